@@ -1,0 +1,18 @@
+"""netdef: Caffe-compatible declarative network compiler.
+
+    net = netdef.open_net("models/alexnet.prototxt", phase="TRAIN")   # checked graph, no torch
+    shapes = netdef.infer_shapes(net)                                   # every blob's shape
+    module = netdef.load("deploy.prototxt", weights="w.caffemodel")    # torch nn.Module
+"""
+from netdef.errors import NetdefError  # noqa: F401
+from netdef.frontend import open_net  # noqa: F401
+from netdef.shapes import infer_shapes  # noqa: F401
+
+__version__ = "0.1.0"
+
+
+def load(model, phase="TEST", weights=None, device="cpu", dtype=None, **kwargs):
+    """Compile a Caffe net to a torch.nn.Module (see netdef.backend.load)."""
+    from netdef.backend import load as _load
+
+    return _load(model, phase=phase, weights=weights, device=device, dtype=dtype, **kwargs)

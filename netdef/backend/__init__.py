@@ -1,0 +1,48 @@
+"""The torch backend: the only package that imports torch."""
+from __future__ import annotations
+
+import torch
+
+from netdef.backend.fillers import fill
+from netdef.backend.net import BlobDict, CaffeNet  # noqa: F401
+from netdef.frontend import open_net
+from netdef.graph.net import NetOptions
+from netdef.shapes import infer_shapes
+
+
+def compile_net(net, shapes=None, *, seed: int | None = None) -> CaffeNet:
+    """Compile a checked Net; parameters filled by their fillers from `seed`."""
+    shapes = shapes or infer_shapes(net)
+    module = CaffeNet(net, shapes)
+    init_params(module, seed)
+    return module
+
+
+def init_params(module: CaffeNet, seed: int | None = None) -> None:
+    """Run every blob's filler in Caffe's layer order (blobs shared later are skipped)."""
+    gen = torch.Generator()
+    gen.manual_seed(seed if seed is not None and seed >= 0 else torch.initial_seed())
+    seen = set()
+    for ls in module.shapes.layers:
+        tensors = module.layer_module(ls.layer.name).caffe_blobs()
+        for blob, tensor in zip(ls.blobs, tensors):
+            if id(tensor) not in seen:
+                seen.add(id(tensor))
+                fill(tensor.data, blob.filler, gen)
+
+
+def load(model, phase="TEST", weights=None, device="cpu", dtype=None, *, level=None, stages=None,
+         inputs=None, batch=None, seed=None) -> CaffeNet:
+    """Compile a Caffe net (path, prototxt text or NetParameter) to a torch module.
+
+    weights: a .caffemodel or Caffe HDF5 weights file, copied by layer name.
+    inputs/batch: shape overrides as in `netdef shapes --input/--batch`.
+    """
+    options = NetOptions(inputs=dict(inputs or {}), batch=batch)
+    net = open_net(model, phase=phase, level=level, stages=stages, options=options)
+    module = compile_net(net, seed=seed)
+    if weights is not None:
+        from netdef.io.weights import load_weights
+
+        load_weights(module, weights)
+    return module.to(device=device, dtype=dtype)

@@ -1,0 +1,11 @@
+"""(time: not built yet)"""
+
+
+def add_arguments(ap) -> None:
+    ap.add_argument("args", nargs="*")
+
+
+def run(args) -> int:
+    from netdef.errors import NetdefError
+
+    raise NetdefError("the time command is not available yet")

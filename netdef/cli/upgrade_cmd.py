@@ -1,0 +1,11 @@
+"""(upgrade: not built yet)"""
+
+
+def add_arguments(ap) -> None:
+    ap.add_argument("args", nargs="*")
+
+
+def run(args) -> int:
+    from netdef.errors import NetdefError
+
+    raise NetdefError("the upgrade command is not available yet")

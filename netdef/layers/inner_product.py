@@ -1,0 +1,1 @@
+"""Layer specs: inner_product family."""

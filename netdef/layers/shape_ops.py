@@ -1,0 +1,1 @@
+"""Layer specs: shape_ops family."""

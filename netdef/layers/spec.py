@@ -1,0 +1,133 @@
+"""The interface every Caffe layer type implements, once, in its family module.
+
+A spec is a class registered under Caffe's exact type name. Everything the
+front end and the backend need to know about a type is declared on it:
+
+    @register
+    class Convolution(LayerSpec):
+        type = "Convolution"
+        param = "convolution_param"            # the LayerParameter field it reads
+        bottoms = Count(1, None)                # Caffe's Exact/Min/MaxBottomBlobs
+        tops = Count.same_as_bottoms()          # EqualNumBottomTopBlobs
+        impl = "conv_torch:Convolution"         # torch module, imported lazily
+
+        def infer(self, layer, bottoms): ...    # pure: bottom shapes -> top shapes
+        def blobs(self, layer, bottoms): ...    # parameter blobs, Caffe's order
+        def macs(self, layer, bottoms, tops): ...
+
+Rule methods raise `ShapeError(message, field=...)` without layer context;
+the shapes pass adds `file:line:col: layer "x" (Type)`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import ClassVar
+
+from netdef.errors import ShapeError
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Count:
+    """How many bottoms or tops a type takes: min..max (max None = unbounded)."""
+
+    min: int = 1
+    max: int | None = 1
+    same_as_bottoms: bool = False  # tops only: one top per bottom
+
+    @classmethod
+    def exactly(cls, n: int) -> "Count":
+        return cls(n, n)
+
+    @classmethod
+    def at_least(cls, n: int) -> "Count":
+        return cls(n, None)
+
+    @classmethod
+    def per_bottom(cls) -> "Count":
+        return cls(1, None, same_as_bottoms=True)
+
+    def accepts(self, n: int) -> bool:
+        return n >= self.min and (self.max is None or n <= self.max)
+
+    def describe(self) -> str:
+        if self.same_as_bottoms:
+            return "one per bottom"
+        if self.max == self.min:
+            return f"exactly {self.min}"
+        if self.max is None:
+            return f"at least {self.min}"
+        return f"{self.min} to {self.max}"
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A parameter blob as Caffe stores it: name (for torch), shape, and how it
+    is filled and trained."""
+
+    name: str                     # attribute name in the torch module: weight, bias, ...
+    shape: Shape
+    filler: object = None         # a FillerParameter (None = Caffe's constant 0)
+    learnable: bool = True        # False: state kept in the caffemodel but never updated (BatchNorm)
+
+    @property
+    def count(self) -> int:
+        return prod(self.shape)
+
+
+class LayerSpec:
+    """Base class; see the module docstring. Class attributes are declarations."""
+
+    type: ClassVar[str] = ""
+    param: ClassVar[str | None] = None        # e.g. "convolution_param"
+    bottoms: ClassVar[Count] = Count.exactly(1)
+    tops: ClassVar[Count] = Count.exactly(1)
+    loss: ClassVar[bool] = False              # loss layer: top 0 gets loss_weight 1 by default
+    auto_tops: ClassVar[bool] = False         # Caffe creates missing tops (loss layers)
+    in_place_ok: ClassVar[bool] = True        # informational: whether top == bottom is sensible
+    no_backward: ClassVar[bool] = False       # Caffe's Backward is NOT_IMPLEMENTED (Accuracy, ArgMax...)
+    no_backward_to: ClassVar[tuple[int, ...]] = ()  # bottoms never given a gradient (labels, indices)
+    impl: ClassVar[str | None] = None         # "family_torch:ClassName" under netdef.layers
+    role: ClassVar[str] = "compute"           # "data", "loss", "compute": for drawing and reports
+
+    # -- rules -------------------------------------------------------------------
+    def infer(self, layer, bottoms: list[Shape]) -> list[Shape]:
+        """Top shapes from bottom shapes. Default: shape-preserving (one top per bottom)."""
+        return list(bottoms)
+
+    def blobs(self, layer, bottoms: list[Shape]) -> list[Blob]:
+        """Parameter blobs in Caffe's order (weights, bias, ...)."""
+        return []
+
+    def macs(self, layer, bottoms: list[Shape], tops: list[Shape]) -> int:
+        """Multiply-accumulates of one forward pass (0 for layers without products)."""
+        return 0
+
+    def flops(self, layer, bottoms: list[Shape], tops: list[Shape]) -> int:
+        """Other arithmetic of one forward pass, counted apart from MACs
+        (elementwise ops, pooling compares...). Default: one per top element."""
+        return sum(prod(t) for t in tops)
+
+    def summary(self, layer) -> str:
+        """Key parameters, short, for tables and drawings (`11x11/4 p0 g2`)."""
+        return ""
+
+
+def check(cond: bool, message: str, field: str | None = None) -> None:
+    """Raise a ShapeError(message) unless cond; `field` names the parameter to point at."""
+    if not cond:
+        raise ShapeError(message, field=field)
+
+
+def canonical_axis(axis: int, num_axes: int, what: str = "axis", field: str | None = None) -> int:
+    """Caffe's Blob::CanonicalAxisIndex: -1 is the last axis; out of range is an error."""
+    check(-num_axes <= axis < num_axes,
+          f"{what} {axis} is out of range for a {num_axes}-D blob (valid: {-num_axes}..{num_axes - 1})",
+          field or what)
+    return axis + num_axes if axis < 0 else axis
+
+
+def fmt_shape(shape: Shape) -> str:
+    return "x".join(str(d) for d in shape) if shape else "scalar"

@@ -53,6 +53,15 @@ class Node:
 
 def scan(text: str) -> Node:
     """Build the field tree of a syntactically valid prototxt."""
+    return _scan(text)[0]
+
+
+def open_blocks(text: str) -> list[tuple[str, int, int]]:
+    """(name, line, col) of every block still open at the end of `text`, outermost first."""
+    return [(n.name, n.line, n.col) for n in _scan(text)[1][1:]]
+
+
+def _scan(text: str) -> tuple[Node, list[Node]]:
     root = Node("<root>", 1, 1)
     stack = [root]
     line, line_start = 1, 0
@@ -82,7 +91,7 @@ def scan(text: str) -> Node:
             if newlines:
                 line += newlines
                 line_start = m.start() + tok.rindex("\n") + 1
-    return root
+    return root, stack
 
 
 class SourceMap:

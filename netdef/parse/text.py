@@ -48,8 +48,21 @@ def parse_text(text: str, message: Message, file: str) -> Message:
         text_format.Parse(text, message)
     except text_format.ParseError as err:
         line, col = err.GetLine() or 0, err.GetColumn() or 0
+        unclosed = _unclosed_block(text) if 'Expected "}"' in str(err) else None
+        if unclosed is not None:
+            name, line, col = unclosed
+            raise ParseError(f'missing "}}": the block "{name} {{" opened here is never closed',
+                             where=Where(file, line, col)) from None
         raise ParseError(explain(str(err)), where=Where(file, line, col)) from None
     return message
+
+
+def _unclosed_block(text: str):
+    """(name, line, col) of the outermost block still open at the end of the text."""
+    from netdef.parse.locate import open_blocks
+
+    blocks = open_blocks(text)
+    return blocks[0] if blocks else None
 
 
 def read_text(path: str) -> str:

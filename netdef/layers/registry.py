@@ -11,7 +11,7 @@ _SPECS: dict[str, LayerSpec] = {}
 # Family modules that define specs; importing them registers their types.
 FAMILIES = (
     "activation", "conv", "pool", "norm", "inner_product", "scale", "eltwise",
-    "shape_ops", "softmax", "loss", "data", "recurrent", "misc",
+    "shape_ops", "reduce_ops", "softmax", "loss", "data", "recurrent", "misc",
 )
 _loaded = False
 

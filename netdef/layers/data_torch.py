@@ -1,8 +1,20 @@
-"""Torch forward for the data family (see data.py for the specs)."""
+"""Torch forward for the data family (see data.py for the specs).
+
+Source layers read on the CPU (NumPy, netdef.data) and hand their tops over
+on the module's device and dtype, which an empty buffer tracks through
+`.to()`. Sources are opened at the first forward, so a net whose data tops
+are fed to forward() never touches them. Random crops, mirrors and shuffles
+draw from a NumPy generator seeded from torch's, so torch.manual_seed makes
+a run repeatable (Caffe's own random stream cannot be reproduced).
+"""
 from __future__ import annotations
 
+import numpy as np
+import torch
+
+from netdef.backend.fillers import fill
 from netdef.backend.layer import CaffeLayer
-from netdef.errors import BackendError
+from netdef.errors import BackendError, DataError
 from netdef.layers.spec import fmt_shape
 
 
@@ -15,3 +27,223 @@ class Input(CaffeLayer):
     def forward(self):
         wanted = ", ".join(f"{name}={fmt_shape(s)}" for name, s in self.expected.items())
         raise BackendError(f"input blob(s) not given: pass {wanted} to forward()")
+
+
+class _Source(CaffeLayer):
+    """A layer that makes its tops: outputs follow the module's device and dtype."""
+
+    def setup(self, layer, shapes):
+        self.register_buffer("_anchor", torch.empty(0), persistent=False)
+        self.tops = list(layer.tops)
+        self.top_shapes = [tuple(s) for s in shapes.top_shapes]
+        self.batch = self.top_shapes[0][0] if self.top_shapes[0] else 1
+        self.base_dir = layer.net.options.base_dir
+        self.layer = layer
+        seed = int(torch.randint(0, 2**62, (1,)).item())  # once, at set-up
+        self.rng = np.random.default_rng(seed)
+
+    def _out(self, array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array)).to(
+            device=self._anchor.device, dtype=self._anchor.dtype)
+
+    def _fail(self, err: DataError) -> BackendError:
+        wanted = ", ".join(f"{t}={fmt_shape(s)}" for t, s in zip(self.tops, self.top_shapes))
+        layer = self.layer
+        return BackendError(f"{err.message} (or feed {wanted} to forward())").in_layer(
+            layer.name, layer.type, layer.where_field(err.field) if err.field else layer.where)
+
+
+class _Transformed(_Source):
+    """Data and ImageData: items through Caffe's DataTransformer, stacked into a batch."""
+
+    def setup(self, layer, shapes):
+        super().setup(layer, shapes)
+        self.reader = None
+
+    def _transformer(self):
+        from netdef.data.mean import read_mean
+        from netdef.data.sources import find
+        from netdef.data.transform import DataTransformer
+
+        t = self.layer.lp.transform_param
+        mean = read_mean(find(t.mean_file, self.base_dir, "mean_file", "mean_file")) if t.mean_file else None
+        return DataTransformer(t, self.layer.phase, mean, self.rng)
+
+    def forward(self):
+        try:
+            if self.reader is None:
+                self.reader, self.transform = self._open(), self._transformer()
+            self.transform.train = self.training  # .train()/.eval() pick random or centre crops
+            data, labels = self._batch()
+        except DataError as err:
+            raise self._fail(err) from None
+        tops = (self._out(data), self._out(labels))
+        return tops[: len(self.tops)] if len(self.tops) > 1 else tops[0]
+
+    def _batch(self) -> tuple[np.ndarray, np.ndarray]:
+        """Caffe's load_batch: the first item fixes the batch's shape."""
+        data, labels = None, np.empty(self.batch, dtype=np.float32)
+        for i in range(self.batch):
+            array, label, name = self.reader.next()
+            item = self.transform(array)
+            if data is None:
+                data = np.empty((self.batch,) + item.shape, dtype=np.float32)
+            elif item.shape != data.shape[1:]:
+                raise DataError(f'item "{name}" gives {fmt_shape(item.shape)} but the batch started '
+                                f"with {fmt_shape(data.shape[1:])}; items of one batch must share a "
+                                "size (use crop_size, resize, or batch_size 1)", field="source")
+            data[i], labels[i] = item, label
+        return data, labels
+
+
+class Data(_Transformed):
+    """Datums from LMDB or LevelDB, in key order, wrapping around at the end."""
+
+    def _open(self):
+        from netdef.data import datum
+        from netdef.data.sources import DatumReader, find
+
+        p = self.layer.param
+        path = find(p.source, self.base_dir, "source")
+        mode = datum.decode_mode(self.layer.lp.transform_param)
+        return DatumReader(path, "LMDB" if p.backend == p.LMDB else "LEVELDB", mode)
+
+
+class ImageData(_Transformed):
+    """Images named by a list file, `root_folder + path`, resized if asked."""
+
+    def _open(self):
+        from netdef.data.sources import ImageListReader, find
+
+        p = self.layer.param
+        return ImageListReader(find(p.source, self.base_dir, "source"), p, self.base_dir, self.rng)
+
+
+class HDF5Data(_Source):
+    """Rows of the listed HDF5 files, one dataset per top, as float32."""
+
+    def setup(self, layer, shapes):
+        super().setup(layer, shapes)
+        self.reader = None
+
+    def forward(self):
+        from netdef.data.sources import HDF5Reader, find
+
+        p = self.layer.param
+        try:
+            if self.reader is None:
+                self.reader = HDF5Reader(find(p.source, self.base_dir, "source"), self.tops,
+                                         self.base_dir, p.shuffle, self.rng)
+            arrays = self.reader.batch(self.batch)
+        except DataError as err:
+            raise self._fail(err) from None
+        tops = tuple(self._out(a) for a in arrays)
+        return tops if len(tops) > 1 else tops[0]
+
+
+class MemoryData(_Source):
+    """Batches of arrays given with set_input_arrays() (pycaffe's name), in turn."""
+
+    def setup(self, layer, shapes):
+        super().setup(layer, shapes)
+        self.data = self.labels = None
+        self.pos = 0
+
+    def set_input_arrays(self, data, labels) -> None:
+        """data (n, C, H, W), labels (n,) with n a multiple of batch_size; not transformed,
+        as Caffe's Reset()."""
+        data = torch.as_tensor(data, dtype=torch.float32)
+        labels = torch.as_tensor(labels, dtype=torch.float32).reshape(-1)
+        n = data.shape[0]
+        if n == 0 or n % self.batch or labels.numel() != n:
+            raise BackendError(f"set_input_arrays needs n items (n a multiple of batch_size {self.batch}) "
+                               f"and n labels; got {n} items and {labels.numel()} labels")
+        if tuple(data.shape[1:]) != self.top_shapes[0][1:]:
+            raise BackendError(f"items are {fmt_shape(tuple(data.shape[1:]))}; this layer makes "
+                               f"{fmt_shape(self.top_shapes[0][1:])}")
+        self.data, self.labels, self.pos = data, labels, 0
+
+    def forward(self):
+        if self.data is None:
+            raise self._fail(DataError("MemoryData has no data: call set_input_arrays(data, labels) "
+                                       "on this layer's module"))
+        window = slice(self.pos, self.pos + self.batch)
+        self.pos = (self.pos + self.batch) % self.data.shape[0]
+        to = dict(device=self._anchor.device, dtype=self._anchor.dtype)
+        # Caffe's Forward reshapes the label top to (N, 1, 1, 1).
+        return self.data[window].to(**to), self.labels[window].reshape(-1, 1, 1, 1).to(**to)
+
+
+class DummyData(_Source):
+    """Filled tops: constant fillers once at set-up, the others afresh every forward."""
+
+    def setup(self, layer, shapes):
+        super().setup(layer, shapes)
+        p = layer.param
+        fillers = list(p.data_filler)
+        if len(fillers) <= 1:  # Caffe: one filler (default constant 0) serves every top
+            from netdef.proto import caffe_pb2
+
+            fillers = fillers or [caffe_pb2.FillerParameter(type="constant", value=0)]
+            fillers = fillers * len(self.tops)
+        self.fillers = fillers
+        self.constant = [f.type == "constant" for f in fillers]
+        for i, (shape, filler) in enumerate(zip(self.top_shapes, fillers)):
+            if self.constant[i]:
+                self.register_buffer(f"_top{i}", fill(torch.empty(shape), filler), persistent=False)
+
+    def forward(self):
+        tops = []
+        for i, (shape, filler) in enumerate(zip(self.top_shapes, self.fillers)):
+            if self.constant[i]:
+                tops.append(getattr(self, f"_top{i}"))
+            else:
+                tops.append(fill(torch.empty(shape), filler).to(
+                    device=self._anchor.device, dtype=self._anchor.dtype))
+        return tuple(tops) if len(tops) > 1 else tops[0]
+
+
+class HDF5Output(CaffeLayer):
+    """Writes its two bottoms to file_name as datasets "data" and "label" (4-D, as Caffe)."""
+
+    def setup(self, layer, shapes):
+        self.file_name = layer.param.file_name
+
+    def forward(self, data, label):
+        from netdef.data import hdf5
+
+        def legacy(t):  # Caffe reshapes to num x channels x height x width
+            shape = tuple(t.shape) + (1,) * (4 - t.dim())
+            return t.detach().to("cpu", torch.float32).reshape(shape).numpy()
+
+        hdf5.save(self.file_name, {"data": legacy(data), "label": legacy(label)})
+        return ()
+
+
+class WindowData(_Source):
+    """Random foreground/background windows of the images a window file lists."""
+
+    def setup(self, layer, shapes):
+        super().setup(layer, shapes)
+        self.sampler = None
+
+    def _open(self):
+        from netdef.data.lists import read_window_file
+        from netdef.data.mean import read_mean
+        from netdef.data.sources import find
+        from netdef.data.window import WindowSampler
+
+        p, t = self.layer.param, self.layer.lp.transform_param
+        windows = read_window_file(find(p.source, self.base_dir, "window file"), p.root_folder,
+                                   p.fg_threshold, p.bg_threshold)
+        mean = read_mean(find(t.mean_file, self.base_dir, "mean_file", "mean_file")) if t.mean_file else None
+        return WindowSampler(windows, p, t, mean, self.rng, self.base_dir)
+
+    def forward(self):
+        try:
+            if self.sampler is None:
+                self.sampler = self._open()
+            data, labels = self.sampler.batch(self.batch)
+        except DataError as err:
+            raise self._fail(err) from None
+        return self._out(data), self._out(labels)

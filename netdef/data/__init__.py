@@ -1,0 +1,13 @@
+"""Reading Caffe's data sources, without torch.
+
+    db.py         LMDB / LevelDB, read-only, in key order (Caffe's cursor)
+    datum.py      Datum records -> (C, H, W) arrays (decoded if encoded)
+    image.py      OpenCV-exact decoding (colour / gray / native) and cv::resize
+    mean.py       mean files (.binaryproto)
+    transform.py  Caffe's DataTransformer: crop, mean, scale, mirror
+    lists.py      image lists, HDF5 file lists, window files
+    hdf5.py       HDF5Data datasets
+    sources.py    one reader per layer type, shared by shapes and the torch forward
+    probe.py      the shape rule used when a source is absent
+    paths.py      where relative paths are looked up (cwd, then the prototxt's folder)
+"""

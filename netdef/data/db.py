@@ -1,0 +1,161 @@
+"""Read-only access to Caffe's key-value stores (LMDB, LevelDB), in key order.
+
+Caffe's Data layer walks a database cursor from the first key, in bytewise key
+order, and seeks back to the first record when it runs past the last one. A
+`Cursor` does the same. Nothing is ever written where the database lives:
+LMDB is opened read-only without its lock file, and LevelDB (which always
+writes LOCK/LOG files and may compact on open) is opened through a private
+shadow folder whose table and log files are symlinks to the originals.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import weakref
+
+from netdef.errors import DataError
+
+LMDB, LEVELDB = "LMDB", "LEVELDB"
+
+
+def detect(path: str) -> str | None:
+    """The backend a folder holds, from its files (None when unrecognised)."""
+    if os.path.isfile(path) or os.path.exists(os.path.join(path, "data.mdb")):
+        return LMDB
+    if os.path.exists(os.path.join(path, "CURRENT")):
+        return LEVELDB
+    return None
+
+
+def check_backend(path: str, backend: str) -> None:
+    """Caffe fails to open a store with the wrong backend; say which one it is."""
+    found = detect(path)
+    if found is None:
+        raise DataError(f'"{path}" is neither an LMDB (data.mdb) nor a LevelDB (CURRENT) folder',
+                        field="source")
+    if found != backend:
+        default = " (Caffe's default)" if backend == LEVELDB else ""
+        raise DataError(f'source "{path}" is a{"n" if found == LMDB else ""} {found} database '
+                        f"but backend is {backend}{default}; set `backend: {found}` in data_param",
+                        field="backend" if backend == LMDB else "source")  # LEVELDB is usually implicit
+
+
+class Database:
+    """An open store. `items()` makes one pass in key order; `cursor()` wraps around."""
+
+    def __init__(self, path: str, backend: str):
+        check_backend(path, backend)
+        self.path, self.backend = path, backend
+        opener = _open_lmdb if backend == LMDB else _open_leveldb
+        self._iterate, self._close = opener(path)
+        self._finalizer = weakref.finalize(self, self._close)
+
+    def items(self):
+        """(key, value) bytes pairs, first to last."""
+        return self._iterate()
+
+    def first(self) -> tuple[bytes, bytes]:
+        for item in self._iterate():
+            return item
+        raise DataError(f'database "{self.path}" has no records', field="source")
+
+    def cursor(self) -> "Cursor":
+        return Cursor(self)
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Cursor:
+    """Caffe's Data-layer cursor: next() never ends, it restarts at the first key."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self._it = iter(db.items())
+
+    def next(self) -> tuple[bytes, bytes]:
+        item = next(self._it, None)
+        if item is None:  # past the last record: seek to the first, as Caffe does
+            self._it = iter(self.db.items())
+            item = next(self._it, None)
+            if item is None:
+                raise DataError(f'database "{self.db.path}" has no records', field="source")
+        return item
+
+
+# py-lmdb refuses to open one environment twice in a process, so readers of the
+# same database (the shapes pass, a running net) share it: {real path: [env, users]}.
+_LMDB_ENVS: dict[str, list] = {}
+
+
+def _open_lmdb(path: str):
+    import lmdb
+
+    real = os.path.realpath(path)
+    if real not in _LMDB_ENVS:
+        try:
+            env = lmdb.open(path, readonly=True, lock=False, subdir=os.path.isdir(path),
+                            readahead=False, max_readers=64)
+        except lmdb.Error as err:
+            raise DataError(f'cannot open LMDB "{path}": {err}', field="source") from None
+        _LMDB_ENVS[real] = [env, 0]
+    entry = _LMDB_ENVS[real]
+    entry[1] += 1
+
+    def iterate():
+        with entry[0].begin(buffers=False) as txn:
+            yield from txn.cursor()
+
+    def close():
+        entry[1] -= 1
+        if entry[1] == 0 and _LMDB_ENVS.get(real) is entry:
+            del _LMDB_ENVS[real]
+            entry[0].close()
+
+    return iterate, close
+
+
+def _open_leveldb(path: str):
+    try:
+        import plyvel
+    except ImportError:
+        raise DataError("reading a LevelDB needs plyvel (pip install plyvel); "
+                        "Caffe's Data layer defaults to backend: LEVELDB", field="backend") from None
+    shadow = _shadow(path)
+    try:
+        db = plyvel.DB(shadow, create_if_missing=False)
+    except plyvel.Error as err:
+        shutil.rmtree(shadow, ignore_errors=True)
+        raise DataError(f'cannot open LevelDB "{path}": {err}', field="source") from None
+
+    def iterate():
+        with db.iterator() as it:
+            yield from it
+
+    def close():
+        db.close()
+        shutil.rmtree(shadow, ignore_errors=True)
+
+    return iterate, close
+
+
+def _shadow(path: str) -> str:
+    """A private folder LevelDB may write in: CURRENT and MANIFEST copied (LevelDB
+    rewrites them), tables and logs symlinked (LevelDB only reads them)."""
+    shadow = tempfile.mkdtemp(prefix="netdef-leveldb-")
+    for name in os.listdir(path):
+        if name in ("LOCK", "LOG", "LOG.old"):
+            continue
+        src, dst = os.path.join(os.path.abspath(path), name), os.path.join(shadow, name)
+        if name == "CURRENT" or name.startswith("MANIFEST"):
+            shutil.copyfile(src, dst)
+        else:
+            os.symlink(src, dst)
+    return shadow

@@ -1,0 +1,149 @@
+"""Readers for each kind of data source, shared by the shapes pass and the torch
+forward. Each yields items as (C, H, W) arrays (uint8, or float32 for float
+Datums and HDF5) in Caffe's order, wrapping around at the end like Caffe.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from netdef.data import datum as datum_mod
+from netdef.data import hdf5, image, lists
+from netdef.data.db import Database
+from netdef.data.paths import looked_in, resolve
+from netdef.errors import DataError
+
+
+class SourceMissing(DataError):
+    """A file a source needs does not exist (the shapes pass may then assume a shape)."""
+
+
+def find(path: str, base_dir: str | None, what: str, field: str = "source") -> str:
+    """The existing file for `path` (cwd first, then base_dir), else SourceMissing."""
+    if not path:
+        raise DataError(f"no {what} given", field=field)
+    found = resolve(path, base_dir)
+    if found is None:
+        raise SourceMissing(f'{what} "{path}" not found (looked in {looked_in(path, base_dir)})',
+                            field=field)
+    return found
+
+
+# -- Data: LMDB / LevelDB of Datums ----------------------------------------------
+class DatumReader:
+    """Caffe's Data layer source: records in key order, forever."""
+
+    def __init__(self, path: str, backend: str, mode: str):
+        self.db = Database(path, backend)
+        self.cursor = self.db.cursor()
+        self.mode = mode  # how encoded records decode (native / color / gray)
+
+    def first_shape(self) -> tuple[tuple[int, int, int], bool]:
+        """((C, H, W) of the first record, whether it is encoded)."""
+        key, value = self.db.first()
+        d = datum_mod.parse(value, key)
+        return datum_mod.shape(d, self.mode if d.encoded else image.NATIVE, key), d.encoded
+
+    def next(self) -> tuple[np.ndarray, int, str]:
+        key, value = self.cursor.next()
+        d = datum_mod.parse(value, key)
+        return datum_mod.to_array(d, self.mode, key), d.label, key.decode("utf-8", "replace")
+
+    def close(self) -> None:
+        self.db.close()
+
+
+# -- ImageData: a list of image files --------------------------------------------
+class ImageListReader:
+    """Caffe's ImageData source: `root_folder + path` per line, resized if asked."""
+
+    def __init__(self, list_path: str, param, base_dir: str | None, rng: np.random.Generator):
+        self.entries = lists.read_image_list(list_path)
+        self.param, self.base_dir, self.rng = param, base_dir, rng
+        self.pos = 0
+        if param.shuffle:
+            self._shuffle()
+        if param.rand_skip:
+            self.pos = int(rng.integers(2**32)) % param.rand_skip
+            if self.pos >= len(self.entries):
+                raise DataError(f"rand_skip drew {self.pos} but the list has only "
+                                f"{len(self.entries)} images", field="rand_skip")
+
+    def _shuffle(self) -> None:
+        order = self.rng.permutation(len(self.entries))
+        self.entries = [self.entries[i] for i in order]
+
+    def path(self, index: int) -> str:
+        name = self.param.root_folder + self.entries[index][0]  # plain concatenation, as Caffe
+        return find(name, self.base_dir, "image")
+
+    def first_shape(self) -> tuple[int, int, int]:
+        p = self.param
+        mode = image.COLOR if p.is_color else image.GRAY
+        c, h, w = image.peek_shape(self.path(self.pos), mode, f'"{self.entries[self.pos][0]}"')
+        return (c, p.new_height, p.new_width) if p.new_height > 0 and p.new_width > 0 else (c, h, w)
+
+    def next(self) -> tuple[np.ndarray, int, str]:
+        p = self.param
+        name, label = self.entries[self.pos]
+        img = image.read_image(self.path(self.pos), p.new_height, p.new_width, p.is_color)
+        self.pos += 1
+        if self.pos >= len(self.entries):
+            self.pos = 0
+            if p.shuffle:
+                self._shuffle()
+        return img.transpose(2, 0, 1), label, name
+
+
+# -- HDF5Data: a list of HDF5 files ----------------------------------------------
+class HDF5Reader:
+    """Caffe's HDF5Data source: rows of every listed file in turn, per-top datasets."""
+
+    def __init__(self, list_path: str, tops: list[str], base_dir: str | None, shuffle: bool,
+                 rng: np.random.Generator):
+        self.files = lists.read_hdf5_list(list_path)
+        self.tops, self.base_dir, self.shuffle, self.rng = tops, base_dir, shuffle, rng
+        self.file_order = list(rng.permutation(len(self.files))) if shuffle else list(range(len(self.files)))
+        self.current_file = 0
+        self.arrays: list[np.ndarray] | None = None
+
+    def file_path(self, index: int) -> str:
+        return find(self.files[index], self.base_dir, "HDF5 file")
+
+    def first_shapes(self) -> list[tuple[int, ...]]:
+        return hdf5.dataset_shapes(self.file_path(self.file_order[0]), self.tops)
+
+    def _load(self) -> None:
+        path = self.file_path(self.file_order[self.current_file])
+        self.arrays = hdf5.load(path, self.tops)
+        rows = self.arrays[0].shape[0]
+        self.rows = self.rng.permutation(rows) if self.shuffle else np.arange(rows)
+        self.row = 0
+
+    def _advance(self) -> None:
+        """Caffe's Next(): the next row, the next file at the end, reshuffling rows."""
+        self.row += 1
+        if self.row == len(self.rows):
+            if len(self.files) > 1:
+                self.current_file += 1
+                if self.current_file == len(self.files):
+                    self.current_file = 0
+                    if self.shuffle:
+                        self.file_order = list(self.rng.permutation(len(self.files)))
+                self._load()
+            self.row = 0
+            if self.shuffle:
+                self.rows = self.rng.permutation(len(self.rows))
+
+    def batch(self, size: int) -> list[np.ndarray]:
+        """`size` rows of every top (float32), straddling file ends as Caffe does."""
+        if self.arrays is None:
+            self._load()
+        out = [np.empty((size,) + a.shape[1:], dtype=np.float32) for a in self.arrays]
+        for i in range(size):
+            for top, (dst, src) in enumerate(zip(out, self.arrays)):
+                if src.shape[1:] != dst.shape[1:]:
+                    raise DataError(f'dataset "{self.tops[top]}" changes shape between HDF5 files: '
+                                    f"{dst.shape[1:]} then {src.shape[1:]}", field="source")
+                dst[i] = src[self.rows[self.row]]
+            self._advance()
+        return out

@@ -1,0 +1,88 @@
+"""Caffe's DataTransformer in NumPy: crop, mean, scale, mirror, in Caffe's order.
+
+Per item, in float32 (the same for raw Datums, decoded images and ImageData):
+
+    crop    TEST: centre, h_off = (H - crop) // 2; TRAIN: uniform offsets
+    mean    mean_file M (full size, must equal C x H x W) cropped at the data's own
+            offset, or mean_value (one for all channels, or one per channel)
+    out     (x - mean) * scale
+    mirror  if mirror: true, a coin flip -- in TEST as well -- flips the finished crop
+
+Random draws follow Caffe's order (mirror coin, then h_off, then w_off) from a
+NumPy generator; Caffe's own boost::mt19937 stream cannot be reproduced.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from netdef.errors import DataError
+
+TRAIN = 0
+
+
+class DataTransformer:
+    """One layer's transform_param, applied item by item."""
+
+    def __init__(self, param, phase: int, mean: np.ndarray | None = None,
+                 rng: np.random.Generator | None = None):
+        if param.mean_file and len(param.mean_value):
+            raise DataError("cannot specify mean_file and mean_value at the same time",
+                            field="transform_param.mean_value")
+        self.crop = int(param.crop_size)
+        self.scale = np.float32(param.scale)
+        self.mirror = bool(param.mirror)
+        self.train = phase == TRAIN
+        self.mean = mean                                   # (C, H, W) float32 or None
+        self.mean_values = [np.float32(v) for v in param.mean_value]
+        self.rng = rng if rng is not None else np.random.default_rng()
+
+    def shape(self, chw: tuple[int, int, int]) -> tuple[int, int, int]:
+        """Caffe's InferBlobShape for one item: (C, crop, crop) or (C, H, W)."""
+        c, h, w = chw
+        if c <= 0:
+            raise DataError(f"an item must have at least one channel, got {c}x{h}x{w}", field="source")
+        for name, size in (("height", h), ("width", w)):
+            if size < self.crop:
+                raise DataError(f"crop_size {self.crop} is larger than the item's {name} {size} "
+                                f"(item is {c}x{h}x{w}); Caffe crops without padding",
+                                field="transform_param.crop_size")
+        return (c, self.crop, self.crop) if self.crop else (c, h, w)
+
+    def check_mean(self, chw: tuple[int, int, int]) -> None:
+        """The mean must fit the item before cropping (Caffe checks this per item)."""
+        c = chw[0]
+        if self.mean is not None and tuple(self.mean.shape) != tuple(chw):
+            raise DataError(f"mean_file is {'x'.join(map(str, self.mean.shape))} but the item is "
+                            f"{'x'.join(map(str, chw))}; the mean must match the uncropped item",
+                            field="transform_param.mean_file")
+        if self.mean_values and len(self.mean_values) not in (1, c):
+            raise DataError(f"give either 1 mean_value or as many as channels ({c}); "
+                            f"got {len(self.mean_values)}", field="transform_param.mean_value")
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """(C, H, W) uint8 or float32 -> transformed (C, h, w) float32."""
+        c, h, w = x.shape
+        out_c, out_h, out_w = self.shape((c, h, w))
+        self.check_mean((c, h, w))
+        if len(self.mean_values) == 1 and c > 1:
+            # Caffe replicates a single mean_value in place at the first multi-channel
+            # item, so a later 1-channel item fails the count check, as it does in Caffe.
+            self.mean_values = self.mean_values * c
+        flip = self.mirror and bool(self.rng.integers(2))
+        h_off, w_off = self._offsets(h, w)
+        window = (slice(None), slice(h_off, h_off + out_h), slice(w_off, w_off + out_w))
+        out = x[window].astype(np.float32)
+        if self.mean is not None:
+            out = out - self.mean[window]
+        elif self.mean_values:
+            out = out - np.asarray(self.mean_values, dtype=np.float32)[:, None, None]
+        out = out * self.scale
+        return np.ascontiguousarray(out[:, :, ::-1] if flip else out)
+
+    def _offsets(self, h: int, w: int) -> tuple[int, int]:
+        if not self.crop:
+            return 0, 0
+        if self.train:
+            h_off = int(self.rng.integers(h - self.crop + 1))
+            return h_off, int(self.rng.integers(w - self.crop + 1))
+        return (h - self.crop) // 2, (w - self.crop) // 2

@@ -1,0 +1,126 @@
+"""Every check the data layers make: the message names what was received and what
+would be valid, and carries the layer name and file:line (of the field when known)."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import netdef
+from netdef.errors import NetdefError
+from netdef.graph import NetOptions
+
+
+def layer(type_, params, tops=("data", "label"), bottoms=()):
+    lines = ["layer {", '  name: "d"', f'  type: "{type_}"']
+    lines += [f'  bottom: "{b}"' for b in bottoms] + [f'  top: "{t}"' for t in tops]
+    return "\n".join(lines + [f"  {p}" for p in params] + ["}"]) + "\n"
+
+
+def inputs(*shapes):
+    return "".join(f'layer {{ name: "in{i}" type: "Input" top: "x{i}" input_param {{ shape {{ '
+                   + " ".join(f"dim: {d}" for d in s) + " } } }\n" for i, s in enumerate(shapes))
+
+
+@pytest.fixture
+def files(tmp_path, make_db, datum_bytes, ref_data):
+    import h5py
+
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f["data"] = np.zeros((10, 2), np.float32)
+        f["label"] = np.zeros(9, np.float32)
+    (tmp_path / "h5.txt").write_text(f"{tmp_path / 'd.h5'}\n")
+    (tmp_path / "win.txt").write_text("# 0\nimg.jpg\n3\n60\n80\n0\n")
+    (tmp_path / "empty_list.txt").write_text("")
+    return {"lmdb": make_db("LMDB", [(b"k", datum_bytes((3, 30, 40)))], "lmdb"),
+            "h5": str(tmp_path / "h5.txt"), "windows": str(tmp_path / "win.txt"),
+            "empty_list": str(tmp_path / "empty_list.txt"),
+            "ref": str(ref_data), "mean": str(ref_data / "mean_a.binaryproto")}
+
+
+def fill(text, files):
+    return re.sub(r"\{(\w+)\}", lambda m: files[m.group(1)], text)
+
+
+D = 'data_param {{ source: "{{lmdb}}" backend: LMDB {} }}'
+ERRORS = [  # (type, params, extra net text before, message, line of the offending field)
+    ("Data", [D.format("batch_size: 0")], "", "batch_size must be positive, got 0", 6),
+    ("Data", [D.format("batch_size: 1"), 'transform_param { mean_file: "m" mean_value: 1 }'], "",
+     "cannot specify mean_file and mean_value at the same time", 7),
+    ("Data", [D.format("batch_size: 1"), "transform_param { crop_size: 32 }"], "",
+     r"crop_size 32 is larger than the item's height 30 \(item is 3x30x40\); Caffe crops without padding", 7),
+    ("Data", [D.format("batch_size: 1"), 'transform_param { mean_file: "{mean}" }'], "",
+     "mean_file is 3x36x36 but the item is 3x30x40; the mean must match the uncropped item", 7),
+    ("Data", [D.format("batch_size: 1"), "transform_param { mean_value: 1 mean_value: 2 }"], "",
+     r"give either 1 mean_value or as many as channels \(3\); got 2", 7),
+    ("Data", ['data_param { source: "{lmdb}" batch_size: 1 }'], "",
+     r"is an LMDB database but backend is LEVELDB \(Caffe's default\); set `backend: LMDB`", 6),
+    ("Data", ['data_param { source: "{ref}/lmdb/b_png36" batch_size: 1 backend: LMDB }',
+              "transform_param { force_color: true force_gray: true }"], "",
+     "cannot set both force_color and force_gray", 7),
+    ("Data", ['data_param { source: "gone_lmdb" batch_size: 4 backend: LMDB }'], "",
+     r'source "gone_lmdb" not found \(looked in .*\); without crop_size the image size cannot be '
+     "assumed: pass --input data=4,C,H,W", 6),
+    ("ImageData", ["image_data_param { source: \"x\" new_height: 10 }"], "",
+     r"set new_height and new_width together \(got new_height 10, new_width 0\)", 6),
+    ("ImageData", ['image_data_param { source: "{empty_list}" }'], "", 'image list ".*" is empty', 6),
+    ("WindowData", ['window_data_param { source: "{windows}" batch_size: 2 }'], "",
+     r"WindowData needs transform_param.crop_size > 0: every window is warped to crop_size x crop_size "
+     r"\(got 0\)", 1),
+    ("WindowData", ['window_data_param { source: "{windows}" batch_size: 2 }',
+                    "transform_param { crop_size: 8 mean_value: 1 mean_value: 2 }"], "",
+     r"give either 1 mean_value or as many as channels \(3\); got 2", 7),
+    ("HDF5Data", ['hdf5_data_param { source: "{h5}" batch_size: 2 }', "transform_param { scale: 2 }"], "",
+     "HDF5Data does not transform data: remove transform_param", 7),
+    ("HDF5Data", ['hdf5_data_param { source: "{h5}" batch_size: 2 }'], "",
+     'datasets in ".*" differ in rows: "data" has 10, "label" has 9', 4),
+    ("HDF5Data", ['hdf5_data_param { source: "gone.txt" batch_size: 2 }'], "",
+     r'source "gone.txt" not found \(looked in .*\); HDF5Data takes its top shapes from the first HDF5 '
+     r"file, so they cannot be assumed: pass --input data=2,... --input label=2,...", 6),
+    ("MemoryData", ["memory_data_param { batch_size: 2 channels: 3 height: 0 width: 5 }"], "",
+     r"batch_size, channels, height and width must be given and positive in memory_data_param "
+     r"\(got 2x3x0x5\)", 6),
+    ("DummyData", ["dummy_data_param { shape { dim: 1 } data_filler { } data_filler { } data_filler { } }"], "",
+     r"give data_filler 0 times, once, or once per top \(2\); got 3", 6),
+    ("DummyData", ["dummy_data_param { shape { dim: 1 } num: 1 channels: 1 height: 1 width: 1 }"], "",
+     "give either shape or the legacy num/channels/height/width, not both", 6),
+    ("DummyData", ["dummy_data_param { num: 1 channels: 1 height: 1 }"], "",
+     r"give width once, or once per top \(2\); got 0", 1),
+    ("DummyData", ["dummy_data_param { shape { dim: 1 } shape { dim: 2 } shape { dim: 3 } }"], "",
+     r"give shape once, or once per top \(2\); got 3", 6),
+]
+
+
+@pytest.mark.parametrize("type_,params,before,message,line", ERRORS, ids=[m[:40] for *_, m, _ in ERRORS])
+def test_check_messages(files, type_, params, before, message, line):
+    text = fill(before + layer(type_, [fill(p, files) for p in params]), files)
+    with pytest.raises(NetdefError) as info:
+        netdef.infer_shapes(netdef.open_net(text, options=NetOptions(base_dir="/nowhere")))
+    text = str(info.value)
+    assert re.search(message, text), text
+    assert f'layer "d" ({type_})' in text
+    assert text.startswith(f"<string>:{line}:"), text
+
+
+HDF5_OUTPUT = [
+    (((4, 3), (4,)), [], "HDF5Output needs hdf5_output_param.file_name"),
+    (((4, 3), (5,)), ['hdf5_output_param { file_name: "o.h5" }'],
+     "data and label must have the same batch size: 4 vs 5"),
+    (((1, 2, 3, 4, 5), (1,)), ['hdf5_output_param { file_name: "o.h5" }'],
+     "bottom 0 is 1x2x3x4x5; HDF5Output writes blobs of at most 4 axes"),
+]
+
+
+@pytest.mark.parametrize("shapes,params,message", HDF5_OUTPUT)
+def test_hdf5_output_checks(shapes, params, message):
+    text = inputs(*shapes) + layer("HDF5Output", params, tops=(), bottoms=("x0", "x1"))
+    with pytest.raises(NetdefError, match=re.escape(message)) as info:
+        netdef.infer_shapes(netdef.open_net(text))
+    assert re.match(r'<string>:\d+:\d+: layer "d" \(HDF5Output\)', str(info.value))
+
+
+def test_counts_of_tops_follow_caffe():
+    for type_, tops in (("ImageData", ("data",)), ("MemoryData", ("a", "b", "c")), ("Data", ("a", "b", "c"))):
+        with pytest.raises(NetdefError, match="top blob"):
+            netdef.open_net(layer(type_, [], tops=tops))

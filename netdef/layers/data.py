@@ -337,6 +337,7 @@ class MemoryData(_Source):
     type = "MemoryData"
     param = "memory_data_param"
     impl = "data_torch:MemoryData"
+    shape_at_forward = True  # Caffe's Forward reshapes the label to (N, 1, 1, 1)
 
     def infer(self, layer, bottoms):
         p = layer.param

@@ -286,6 +286,7 @@ class Filter(_Mover):
     tops = Count.at_least(1)     # one per data bottom
     no_backward_to = (-1,)       # the selector
     impl = "shape_ops_torch:Filter"
+    shape_at_forward = True      # the top keeps only the selected items
 
     def infer(self, layer, bottoms):
         """At set-up Caffe gives every top the full batch; forward keeps the selected items."""

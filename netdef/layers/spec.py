@@ -91,6 +91,8 @@ class LayerSpec:
     no_backward_to: ClassVar[tuple[int, ...]] = ()  # bottoms never given a gradient (labels, indices)
     impl: ClassVar[str | None] = None         # "family_torch:ClassName" under netdef.layers
     role: ClassVar[str] = "compute"           # "data", "loss", "compute": for drawing and reports
+    shape_at_forward: ClassVar[bool] = False  # tops are reshaped by Forward (Filter), so the
+                                              # set-up shapes `infer` gives are not the run-time ones
 
     # -- rules -------------------------------------------------------------------
     def infer(self, layer, bottoms: list[Shape]) -> list[Shape]:

@@ -18,7 +18,8 @@ torch = pytest.importorskip("torch")
 
 MODELS = {"bvlc_alexnet": "nets/models/bvlc_alexnet/deploy.prototxt",
           "bvlc_googlenet": "nets/models/bvlc_googlenet/deploy.prototxt"}
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                                 reason="no CUDA device"))]
 
 
 def recipe_weights(module, recipe):

@@ -50,9 +50,22 @@ def assert_close(actual, expected, what):
     np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=ATOL, err_msg=what)
 
 
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
+
+
+@pytest.fixture(autouse=True)
+def no_tf32():
+    """Caffe computes in plain float32; TF32 would cost ~1e-3 relative (reference README)."""
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", layer_cases())
-def test_layer_case(name):
-    case, data, net, inputs, out = run_case(name)
+def test_layer_case(name, device):
+    case, data, net, inputs, out = run_case(name, device)
     meaningful = case["meaningful"]
     for top in meaningful["top"]:
         assert_close(out[top], data[f"top/{top}"], f"top {top}")
@@ -62,7 +75,8 @@ def test_layer_case(name):
         assert_close(params[layer][int(i)], data[f"param_after_forward/{key}"], f"running blob {key}")
     if case["backward"] == "none" or not meaningful["top_diff"]:
         return
-    objective = sum((out[t] * torch.tensor(data[f"top_diff/{t}"])).sum() for t in meaningful["top_diff"])
+    objective = sum((out[t] * torch.tensor(data[f"top_diff/{t}"], device=device)).sum()
+                    for t in meaningful["top_diff"])
     objective.backward()
     for b in meaningful["bottom_diff"]:
         if b in HARNESS_ARTIFACTS.get(name, []):

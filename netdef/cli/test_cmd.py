@@ -23,6 +23,9 @@ def run(args) -> int:
     from netdef.backend.evaluate import run_test, zero_inputs
     from netdef.io.weights import load_weights
 
+    from netdef.backend.cpu import reuse_freed_memory
+
+    reuse_freed_memory()
     device = pick_device(args.gpu)
     module = compile_net(net_from_args(args, args.model))
     if args.weights:

@@ -22,6 +22,9 @@ def run(args) -> int:
     from netdef.backend.evaluate import zero_inputs
     from netdef.backend.timing import benchmark
 
+    from netdef.backend.cpu import reuse_freed_memory
+
+    reuse_freed_memory()
     device = pick_device(args.gpu)
     module = compile_net(net_from_args(args, args.model)).to(device)
     inputs = zero_inputs(module, device)

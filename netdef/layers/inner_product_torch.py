@@ -1,11 +1,49 @@
 """Torch forward for InnerProduct and Embed (see inner_product.py for the specs)."""
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from netdef.backend.layer import CaffeLayer
 from netdef.errors import BackendError
 from netdef.layers.spec import canonical_axis
+
+
+# oneDNN's matmul (what torch.compile uses on CPU). For Caffe's typical inner
+# products -- a small batch against a large weight, e.g. AlexNet's fc6: 10 x 9216
+# by 9216 x 4096 -- it runs 2-3x faster than the MKL GEMM behind F.linear on
+# this machine class, in the forward and in both products of the backward.
+_ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+
+
+def _onednn(*args) -> torch.Tensor:
+    return _ONEDNN_LINEAR(*args, "none", [], "")
+
+
+class _OneDNNLinear(torch.autograd.Function):
+    """y = x W^T + b, with dx = g W and dW = g^T x also computed by oneDNN."""
+
+    @staticmethod
+    def forward(ctx, x, w, b):  # x (M, K), w (N, K) -> (M, N)
+        ctx.save_for_backward(x, w)
+        return _onednn(x, w, b)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):  # g (M, N)
+        x, w = ctx.saved_tensors
+        g = g.contiguous()
+        dx = _onednn(g, w.t(), None) if ctx.needs_input_grad[0] else None            # (M, K)
+        dw = _onednn(g.t().contiguous(), x.t(), None) if ctx.needs_input_grad[1] else None  # (N, K)
+        db = g.sum(0) if ctx.needs_input_grad[2] else None
+        return dx, dw, db
+
+
+def _use_onednn(x: torch.Tensor, w: torch.Tensor) -> bool:
+    return (_ONEDNN_LINEAR is not None and x.device.type == "cpu" and x.dtype == torch.float32
+            and w.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+            and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
 
 
 class InnerProduct(CaffeLayer):
@@ -16,7 +54,13 @@ class InnerProduct(CaffeLayer):
 
     def forward(self, x):  # (*lead, ...) -> (*lead, num_output), lead = x.shape[:axis]
         w = self.weight.t() if self.transpose else self.weight  # (num_output, K)
-        return F.linear(x.flatten(self.axis), w, getattr(self, "bias", None))
+        bias = getattr(self, "bias", None)
+        rows = x.flatten(self.axis)
+        if _use_onednn(rows, w):
+            lead = rows.shape[:-1]
+            top = _OneDNNLinear.apply(rows.reshape(-1, rows.shape[-1]).contiguous(), w, bias)
+            return top.reshape(*lead, top.shape[-1])
+        return F.linear(rows, w, bias)
 
 
 class Embed(CaffeLayer):

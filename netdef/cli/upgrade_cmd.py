@@ -22,7 +22,7 @@ def add_arguments(ap) -> None:
 def run(args) -> int:
     from google.protobuf import text_format
 
-    from netdef.draw.output import write_atomic
+    from netdef.atomic import write_atomic
     from netdef.errors import NetdefError
     from netdef.parse.upgrade import upgrade_file
 

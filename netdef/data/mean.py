@@ -3,30 +3,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from netdef.errors import DataError
-from netdef.proto import caffe_pb2
+from netdef.errors import DataError, WeightsError
 
 
 def read_blobproto(path: str) -> np.ndarray:
-    """A BlobProto file as a float32 array of its own shape (`shape`, else legacy 4-D)."""
-    proto = caffe_pb2.BlobProto()
+    """A BlobProto file as a float32 array of its stored shape (Caffe's legacy 4-D
+    fields when present, else `shape`)."""
+    from netdef.io.blobproto import read_binaryproto
+
     try:
-        with open(path, "rb") as f:
-            proto.ParseFromString(f.read())
-    except OSError as err:
-        raise DataError(f'cannot read mean file "{path}": {err.strerror}', field="mean_file") from None
-    except Exception as err:
-        raise DataError(f'"{path}" is not a BlobProto (.binaryproto): {err}', field="mean_file") from None
-    if proto.HasField("shape"):
-        dims = tuple(int(d) for d in proto.shape.dim)
-    else:
-        dims = (proto.num, proto.channels, proto.height, proto.width)
-    values = proto.double_data if len(proto.double_data) else proto.data
-    count = int(np.prod(dims)) if dims else 1
-    if len(values) != count:
-        raise DataError(f'mean file "{path}" declares shape {"x".join(map(str, dims))} ({count} values) '
-                        f"but holds {len(values)}", field="mean_file")
-    return np.asarray(values, dtype=np.float32).reshape(dims)
+        return read_binaryproto(path).astype(np.float32, copy=False)
+    except WeightsError as err:
+        raise DataError(f'cannot read mean file "{path}": {err.message}', field="mean_file") from None
 
 
 def read_mean(path: str) -> np.ndarray:

@@ -7,11 +7,11 @@ crash in `dot`) never leaves a half-written or clobbered picture behind.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 
 import graphviz
 
+from netdef.atomic import write_atomic
 from netdef.errors import NetdefError
 
 # file suffix -> graphviz output format ("dot": the source text itself, no rendering)
@@ -59,42 +59,3 @@ def write_picture(graph: graphviz.Digraph, path: str) -> Written:
         raise NetdefError(f"graphviz `dot` failed to render {path}: {detail or err}") from None
     write_atomic(path, data)
     return Written(path, rendered=True)
-
-
-def write_atomic(path: str, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file in the same folder and a rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".netdef-", suffix=".tmp", dir=folder)
-    except OSError as err:
-        raise NetdefError(f"cannot write {path}: {err.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        _keep_mode(path, tmp)
-        os.replace(tmp, path)
-    except OSError as err:
-        _remove(tmp)
-        raise NetdefError(f"cannot write {path}: {err.strerror}") from None
-    except BaseException:
-        _remove(tmp)
-        raise
-
-
-def _keep_mode(path: str, tmp: str) -> None:
-    """Give the new file the old one's permissions, or the usual ones for a new file
-    (mkstemp creates 0600)."""
-    try:
-        mode = os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    os.chmod(tmp, mode)
-
-
-def _remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass

@@ -6,13 +6,13 @@ here: the bridge to compiled modules is netdef/io/weights.py.
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from netdef.atomic import atomic_path as _atomic_path
+from netdef.atomic import atomic_writer as _atomic_writer
 from netdef.errors import WeightsError, Where
 
 # HDF5's superblock signature; HDF5 looks for it at 0, 512, 1024, 2048... (user block).
@@ -98,46 +98,11 @@ def is_hdf5(path) -> bool:
         return False
 
 
-def _default_mode() -> int:
-    """Permissions a plain open() would give a new file under the current umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-@contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside `path`; on success it replaces `path`.
-
-    A failure (or an interrupted write) leaves an existing file untouched and
-    removes the temporary one.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    except OSError as err:
-        raise file_error(path, f"cannot write: {err.strerror or err}") from None
-    os.close(fd)
-    try:
-        yield tmp
-        mode = os.stat(path).st_mode & 0o7777 if os.path.exists(path) else _default_mode()
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+    """A temporary path beside `path` that replaces it on success (see netdef.atomic)."""
+    return _atomic_path(path, file_error)
 
 
-@contextlib.contextmanager
 def atomic_writer(path):
     """A binary file object whose contents replace `path` only once fully written."""
-    with atomic_path(path) as tmp:
-        try:
-            with open(tmp, "wb") as f:
-                yield f
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as err:
-            raise file_error(path, f"cannot write: {err.strerror or err}") from None
+    return _atomic_writer(path, file_error)

@@ -10,9 +10,7 @@ from __future__ import annotations
 import os
 from math import prod
 
-from google.protobuf.message import DecodeError
-
-from netdef.errors import ShapeError
+from netdef.errors import ShapeError, WeightsError
 from netdef.layers.registry import register
 from netdef.layers.softmax import SOFTMAX_FLOPS_PER_ELEMENT
 from netdef.layers.spec import Count, LayerSpec, Shape, canonical_axis, check, fmt_shape
@@ -275,22 +273,14 @@ def find_source(layer) -> str | None:
 
 def read_blobproto(path: str) -> tuple[Shape, list[float]]:
     """(shape, values) of a binary BlobProto, by Caffe's Blob::FromProto rules."""
-    blob = caffe_pb2.BlobProto()
+    from netdef.io.blobproto import read_binaryproto
+
     try:
-        with open(path, "rb") as f:
-            blob.ParseFromString(f.read())
-    except (OSError, DecodeError) as err:
-        raise ShapeError(f'cannot read "{path}" as a BlobProto: {err}',
+        array = read_binaryproto(path)
+    except WeightsError as err:
+        raise ShapeError(f'cannot read "{path}" as a BlobProto: {err.message}',
                          field="infogain_loss_param.source") from None
-    if any(blob.HasField(f) for f in ("num", "channels", "height", "width")):
-        shape = (blob.num, blob.channels, blob.height, blob.width)
-    else:
-        shape = tuple(blob.shape.dim)
-    values = list(blob.double_data) if len(blob.double_data) else list(blob.data)
-    check(len(values) == prod(shape), f'"{path}" declares shape {fmt_shape(shape)} '
-                                      f"({prod(shape)} values) but holds {len(values)}",
-          "infogain_loss_param.source")
-    return shape, values
+    return tuple(array.shape), array.ravel().tolist()
 
 
 @register

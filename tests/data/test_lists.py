@@ -95,8 +95,8 @@ def test_mean_file_with_shape_field(tmp_path):
 
 @pytest.mark.parametrize("content,message", [
     (None, "cannot read mean file"),
-    (b"\x08\x01\x10\x03\x18\x02\x20\x02", r"declares shape 1x3x2x2 \(12 values\) but holds 0"),
-    (b"\xff\xff", "is not a BlobProto"),
+    (b"\x08\x01\x10\x03\x18\x02\x20\x02", r"the blob has shape 1x3x2x2 \(12 values\) but its data holds 0"),
+    (b"\xff\xff", "not a valid BlobProto"),
 ])
 def test_mean_file_errors(tmp_path, content, message):
     path = tmp_path / "m.binaryproto"

@@ -7,19 +7,10 @@ import pytest
 
 import netdef
 from netdef.errors import GraphError, ShapeError
+from netbuild import layer_l, line_of, row_ids
 
 
-def net_text(layer: str, *bottoms: tuple[int, ...]) -> str:
-    """A net feeding Input blobs x0, x1, ... of the given shapes into layer "l" (top y).
-    `layer` is the body after name/bottoms/top, e.g. 'type: "ReLU"'."""
-    lines = ['name: "t"']
-    for i, shape in enumerate(bottoms):
-        dims = " ".join(f"dim: {d}" for d in shape)
-        lines.append(f'layer {{ name: "in{i}" type: "Input" top: "x{i}" '
-                     f'input_param {{ shape {{ {dims} }} }} }}')
-    tops = "".join(f' bottom: "x{i}"' for i in range(len(bottoms)))
-    lines.append(f'layer {{ name: "l"{tops} top: "y"\n  {layer}\n}}')
-    return "\n".join(lines) + "\n"
+net_text = layer_l
 
 
 def layer_shapes(layer: str, *bottoms, phase: str = "TEST"):
@@ -33,15 +24,9 @@ def shape_error(text: str, phase: str = "TEST") -> str:
     return str(info.value)
 
 
-def line_of(text: str, token: str) -> int:
-    """1-based line of the first `token` inside layer "l"."""
-    start = text.index('name: "l"')
-    return text.count("\n", 0, text.index(token, start)) + 1
 
 
-def _ids(rows):
-    """Test ids: the layer type and the row index."""
-    return [f"{row[0].split(chr(34))[1]}-{i}" for i, row in enumerate(rows)]
+_ids = row_ids
 
 
 N4 = (2, 3, 4, 5)

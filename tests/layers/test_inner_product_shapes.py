@@ -7,17 +7,11 @@ import re
 import pytest
 
 import netdef
+from netbuild import inputs_then
 from netdef.errors import ShapeError
 
 
-def net_text(bottoms: dict[str, tuple[int, ...]], layer: str) -> str:
-    """Input layers for `bottoms`, then `layer` (prototxt text)."""
-    lines = []
-    for name, shape in bottoms.items():
-        dims = " ".join(f"dim: {d}" for d in shape)
-        lines.append(f'layer {{ name: "in_{name}" type: "Input" top: "{name}" '
-                     f"input_param {{ shape {{ {dims} }} }} }}")
-    return "\n".join(lines) + "\n" + layer
+net_text = inputs_then
 
 
 def layer_shapes(bottoms, layer, name):

@@ -7,19 +7,13 @@ import re
 import pytest
 
 import netdef
+from netbuild import inputs_then
 from netdef.errors import ShapeError
 from netdef.proto import caffe_pb2
 
 
 
-def net_text(bottoms: dict[str, tuple[int, ...]], layer: str) -> str:
-    """Input layers for `bottoms`, then `layer` (prototxt text)."""
-    lines = []
-    for name, shape in bottoms.items():
-        dims = " ".join(f"dim: {d}" for d in shape)
-        lines.append(f'layer {{ name: "in_{name}" type: "Input" top: "{name}" '
-                     f"input_param {{ shape {{ {dims} }} }} }}")
-    return "\n".join(lines) + "\n" + layer
+net_text = inputs_then
 
 
 def field_line(text: str, token: str) -> int:
@@ -138,7 +132,7 @@ def test_infogain_unreadable_or_inconsistent_source(tmp_path):
     blob.shape.dim.extend([4, 4])
     blob.data.extend([1.0] * 15)
     (tmp_path / "H.binaryproto").write_bytes(blob.SerializeToString())
-    with pytest.raises(ShapeError, match=r'"\S*H.binaryproto" declares shape 4x4 \(16 values\) but holds 15'):
+    with pytest.raises(ShapeError, match=r'"\S*H.binaryproto" as a BlobProto: the blob has shape 4x4 \(16 values\) but its data holds 15'):
         netdef.infer_shapes(netdef.open_net(str(path)))
 
 

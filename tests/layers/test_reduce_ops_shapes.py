@@ -4,19 +4,14 @@ from __future__ import annotations
 import pytest
 
 import netdef
+from netbuild import row_net
 from netdef.errors import NetdefError
 
 LAYER = "test"
 
 
 def net_text(body: str, bottoms: list[tuple[int, ...]]) -> str:
-    """Input layers b0, b1, ... (one line each), then the layer under test on one line."""
-    lines = ['name: "rows"']
-    for i, shape in enumerate(bottoms):
-        dims = " ".join(f"dim: {d}" for d in shape)
-        lines.append(f'layer {{ name: "in{i}" type: "Input" top: "b{i}" input_param {{ shape {{ {dims} }} }} }}')
-    lines.append(f'layer {{ name: "{LAYER}" {body} }}')
-    return "\n".join(lines) + "\n"
+    return row_net(body, bottoms, LAYER)
 
 
 def layer_shapes(body, bottoms):

@@ -1,0 +1,40 @@
+"""Building small test nets as prototxt text (shared by the layer test files)."""
+from __future__ import annotations
+
+
+def input_layer(name: str, top: str, shape: tuple[int, ...]) -> str:
+    """One Input layer on one line."""
+    dims = " ".join(f"dim: {d}" for d in shape)
+    return f'layer {{ name: "{name}" type: "Input" top: "{top}" input_param {{ shape {{ {dims} }} }} }}'
+
+
+def inputs_then(bottoms: dict[str, tuple[int, ...]], layer: str) -> str:
+    """Input layers "in_<blob>" for `bottoms`, then `layer` (prototxt text)."""
+    return "\n".join(input_layer(f"in_{b}", b, s) for b, s in bottoms.items()) + "\n" + layer
+
+
+def layer_l(layer: str, *bottoms: tuple[int, ...]) -> str:
+    """Inputs x0, x1, ... into layer "l" (top y); `layer` is the body after name, bottoms and
+    top, e.g. 'type: "ReLU"', on a line of its own."""
+    lines = ['name: "t"'] + [input_layer(f"in{i}", f"x{i}", s) for i, s in enumerate(bottoms)]
+    tops = "".join(f' bottom: "x{i}"' for i in range(len(bottoms)))
+    lines.append(f'layer {{ name: "l"{tops} top: "y"\n  {layer}\n}}')
+    return "\n".join(lines) + "\n"
+
+
+def row_net(body: str, bottoms: list[tuple[int, ...]], name: str = "test") -> str:
+    """Inputs b0, b1, ... (one line each), then layer `name` with `body` on one line."""
+    lines = ['name: "rows"'] + [input_layer(f"in{i}", f"b{i}", s) for i, s in enumerate(bottoms)]
+    lines.append(f'layer {{ name: "{name}" {body} }}')
+    return "\n".join(lines) + "\n"
+
+
+def line_of(text: str, token: str, after: str = 'name: "l"') -> int:
+    """1-based line of the first `token` after `after`."""
+    start = text.index(after)
+    return text.count("\n", 0, text.index(token, start)) + 1
+
+
+def row_ids(rows) -> list[str]:
+    """Test ids: the layer type (first quoted word of the row) and the row index."""
+    return [f"{row[0].split(chr(34))[1]}-{i}" for i, row in enumerate(rows)]

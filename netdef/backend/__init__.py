@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from netdef.backend.fillers import fill
+from netdef.errors import NetdefError
 from netdef.backend.net import BlobDict, CaffeNet  # noqa: F401
 from netdef.frontend import open_net
 from netdef.graph.net import NetOptions
@@ -24,11 +25,22 @@ def init_params(module: CaffeNet, seed: int | None = None) -> None:
     gen.manual_seed(seed if seed is not None and seed >= 0 else torch.initial_seed())
     seen = set()
     for ls in module.shapes.layers:
-        tensors = module.layer_module(ls.layer.name).caffe_blobs()
+        layer = ls.layer
+        tensors = module.layer_module(layer.name).caffe_blobs()
         for blob, tensor in zip(ls.blobs, tensors):
-            if id(tensor) not in seen:
-                seen.add(id(tensor))
+            if id(tensor) in seen:
+                continue
+            seen.add(id(tensor))
+            try:
                 fill(tensor.data, blob.filler, gen)
+            except NetdefError as err:
+                raise err.in_layer(layer.name, layer.type, _filler_where(layer, blob.name)) from None
+
+
+def _filler_where(layer, blob_name: str):
+    """The `<blob>_filler` (weight_filler, bias_filler) or plain `filler` field of a layer."""
+    where = layer.where_field(f"{blob_name}_filler")
+    return where if where != layer.where else layer.where_field("filler")
 
 
 def load(model, phase="TEST", weights=None, device="cpu", dtype=None, *, level=None, stages=None,

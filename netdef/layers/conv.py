@@ -55,12 +55,14 @@ class Convolution(LayerSpec):
     tops = Count.per_bottom()      # every bottom is convolved with the same weights
     impl = "conv_torch:Convolution"
 
+    out_size = staticmethod(conv_out)  # per spatial axis: (size, kernel, stride, pad, dilation)
+
     def infer(self, layer, bottoms):
         axis, w = _geometry(layer, bottoms)
         p = layer.param
         _check_groups(p, bottoms[0][axis])
         spatial = bottoms[0][axis + 1:]
-        out = tuple(conv_out(n, k, s, pd, d)
+        out = tuple(self.out_size(n, k, s, pd, d)
                     for n, k, s, pd, d in zip(spatial, w.kernel, w.stride, w.pad, w.dilation))
         return [b[:axis] + (p.num_output,) + out for b in bottoms]
 
@@ -90,14 +92,7 @@ class Deconvolution(Convolution):
     type = "Deconvolution"
     impl = "conv_torch:Deconvolution"
 
-    def infer(self, layer, bottoms):
-        axis, w = _geometry(layer, bottoms)
-        p = layer.param
-        _check_groups(p, bottoms[0][axis])
-        spatial = bottoms[0][axis + 1:]
-        out = tuple(deconv_out(n, k, s, pd, d)
-                    for n, k, s, pd, d in zip(spatial, w.kernel, w.stride, w.pad, w.dilation))
-        return [b[:axis] + (p.num_output,) + out for b in bottoms]
+    out_size = staticmethod(deconv_out)
 
     def blobs(self, layer, bottoms):
         blobs = super().blobs(layer, bottoms)

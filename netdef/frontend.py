@@ -1,6 +1,7 @@
 """The front end in one call: file -> parsed, upgraded, filtered, checked Net."""
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from netdef.graph import NetOptions, build_net
@@ -21,8 +22,8 @@ def open_net(model, *, phase="TEST", level=None, stages=None, options: NetOption
     else:
         path = os.fspath(model)
         param, source, notes = read_net(path)
-        if options.base_dir == ".":
-            options.base_dir = os.path.dirname(os.path.abspath(path))
+        if options.base_dir == ".":  # a copy: the caller's options stay as given
+            options = dataclasses.replace(options, base_dir=os.path.dirname(os.path.abspath(path)))
     net = build_net(param, source, phase=phase, level=level, stages=stages, options=options)
     net.notes.extend(notes)
     return net

@@ -38,3 +38,36 @@ def line_of(text: str, token: str, after: str = 'name: "l"') -> int:
 def row_ids(rows) -> list[str]:
     """Test ids: the layer type (first quoted word of the row) and the row index."""
     return [f"{row[0].split(chr(34))[1]}-{i}" for i, row in enumerate(rows)]
+
+
+def inputs_x(*shapes: tuple[int, ...]) -> str:
+    """Input layers in0, in1, ... with tops x0, x1, ... (one line each)."""
+    return "".join(input_layer(f"in{i}", f"x{i}", s) + "\n" for i, s in enumerate(shapes))
+
+
+def field_layer(type_: str, params, tops=("data", "label"), bottoms=()) -> str:
+    """Layer "d" of `type_`, one field per line (so file:line points somewhere)."""
+    lines = ["layer {", '  name: "d"', f'  type: "{type_}"']
+    lines += [f'  bottom: "{b}"' for b in bottoms] + [f'  top: "{t}"' for t in tops]
+    return "\n".join(lines + [f"  {p}" for p in params] + ["}"]) + "\n"
+
+
+def write_db(path, backend: str, records, map_size: int = 64 << 20) -> str:
+    """An LMDB or LevelDB at `path` holding (key, value) records."""
+    import pytest
+
+    if backend == "LMDB":
+        import lmdb
+
+        env = lmdb.open(str(path), map_size=map_size)
+        with env.begin(write=True) as txn:
+            for key, value in records:
+                txn.put(key, value)
+        env.close()
+    else:
+        plyvel = pytest.importorskip("plyvel")
+        db = plyvel.DB(str(path), create_if_missing=True)
+        for key, value in records:
+            db.put(key, value)
+        db.close()
+    return str(path)

@@ -33,6 +33,10 @@ class _Step:
     loss_weights: list[float]
     is_source: bool               # no bottoms: skipped when all its tops are fed
 
+    def fed(self, inputs) -> bool:
+        """A source layer whose every top the caller supplied does not run."""
+        return self.is_source and bool(self.tops) and all(t in inputs for t in self.tops)
+
 
 def implementation(layer: Layer) -> type:
     """The torch class of a layer type, imported on first use."""
@@ -117,7 +121,7 @@ class CaffeNet(nn.Module):
         values: dict[str, torch.Tensor] = dict(inputs)
         loss = None
         for step in self._steps:
-            if step.is_source and step.tops and all(t in inputs for t in step.tops):
+            if step.fed(inputs):
                 continue
             args = [values[b] if pd else values[b].detach()
                     for b, pd in zip(step.bottoms, step.propagate_down)]

@@ -73,7 +73,7 @@ def time_layers(module: CaffeNet, inputs: dict, iterations: int, device) -> tupl
         values = dict(inputs)
         record = []
         for step, ls in zip(module._steps, module.shapes.layers):
-            if step.is_source and step.tops and all(t in inputs for t in step.tops):
+            if step.fed(inputs):
                 continue
             # Cut the graph at the layer's bottoms; only blobs that carried a
             # gradient before get one here (Caffe computes no diff for data).

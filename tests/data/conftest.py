@@ -6,6 +6,7 @@ import pathlib
 import numpy as np
 import pytest
 
+from netbuild import write_db
 from reference import require_reference
 
 
@@ -24,30 +25,13 @@ def _datum_bytes(shape=(3, 4, 5), label=0, fill=0, **fields) -> bytes:
                            **fields).SerializeToString()
 
 
-def write_db(path: pathlib.Path, backend: str, records) -> str:
-    """An LMDB or LevelDB at `path` holding (key, value) records."""
-    if backend == "LMDB":
-        import lmdb
-
-        env = lmdb.open(str(path), map_size=16 << 20)
-        with env.begin(write=True) as txn:
-            for key, value in records:
-                txn.put(key, value)
-        env.close()
-    else:
-        plyvel = pytest.importorskip("plyvel")
-        db = plyvel.DB(str(path), create_if_missing=True)
-        for key, value in records:
-            db.put(key, value)
-        db.close()
-    return str(path)
 
 
 @pytest.fixture
 def make_db(tmp_path):
     """make_db(backend, [(key, value), ...], name="db") -> path of a new database."""
     def make(backend, records, name="db"):
-        return write_db(tmp_path / name, backend, records)
+        return write_db(tmp_path / name, backend, records, map_size=16 << 20)
     return make
 
 

@@ -8,19 +8,15 @@ import numpy as np
 import pytest
 
 import netdef
+from netbuild import field_layer, inputs_x
 from netdef.errors import NetdefError
 from netdef.graph import NetOptions
 
 
-def layer(type_, params, tops=("data", "label"), bottoms=()):
-    lines = ["layer {", '  name: "d"', f'  type: "{type_}"']
-    lines += [f'  bottom: "{b}"' for b in bottoms] + [f'  top: "{t}"' for t in tops]
-    return "\n".join(lines + [f"  {p}" for p in params] + ["}"]) + "\n"
+layer = field_layer
 
 
-def inputs(*shapes):
-    return "".join(f'layer {{ name: "in{i}" type: "Input" top: "x{i}" input_param {{ shape {{ '
-                   + " ".join(f"dim: {d}" for d in s) + " } } }\n" for i, s in enumerate(shapes))
+inputs = inputs_x
 
 
 @pytest.fixture

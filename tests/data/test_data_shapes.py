@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import netdef
+from netbuild import field_layer, inputs_x
 from netdef.graph import NetOptions
 
 
@@ -18,17 +19,10 @@ def shapes_of(text, warnings=None, **options):
     return netdef.infer_shapes(net).blobs
 
 
-def layer(type_, params, tops=("data", "label"), bottoms=()):
-    """A one-layer prototxt, one field per line (so file:line points somewhere)."""
-    lines = ["layer {", '  name: "d"', f'  type: "{type_}"']
-    lines += [f'  bottom: "{b}"' for b in bottoms] + [f'  top: "{t}"' for t in tops]
-    return "\n".join(lines + [f"  {p}" for p in params] + ["}"]) + "\n"
+layer = field_layer
 
 
-def inputs(*shapes):
-    """Input layers x0, x1... feeding the layer under test."""
-    return "".join(f'layer {{ name: "in{i}" type: "Input" top: "x{i}" input_param {{ shape {{ '
-                   + " ".join(f"dim: {d}" for d in s) + " } } }\n" for i, s in enumerate(shapes))
+inputs = inputs_x
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import netdef
+from netbuild import field_layer
 from netdef.errors import NetdefError
 
 torch = pytest.importorskip("torch")
@@ -14,10 +15,7 @@ torch = pytest.importorskip("torch")
 JPEG_VARIANTS = {"c_identity", "imagedata_color", "imagedata_gray"}
 
 
-def layer(type_, params, tops=("data", "label"), bottoms=()):
-    lines = ["layer {", '  name: "d"', f'  type: "{type_}"']
-    lines += [f'  bottom: "{b}"' for b in bottoms] + [f'  top: "{t}"' for t in tops]
-    return "\n".join(lines + [f"  {p}" for p in params] + ["}"]) + "\n"
+layer = field_layer
 
 
 def _variants(ref_data):

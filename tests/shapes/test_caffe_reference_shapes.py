@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 
+from netbuild import write_db
 from reference import REFERENCE, require_reference
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / "fixtures"
@@ -45,20 +46,7 @@ def _datum(shape, label):
 
 def _write_db(path: pathlib.Path, backend: str, shape) -> None:
     records = [(f"{i:08d}_stand_in".encode(), _datum(shape, i)) for i in range(BATCH_ITEMS)]
-    if backend == "LMDB":
-        import lmdb
-
-        env = lmdb.open(str(path), map_size=64 << 20)
-        with env.begin(write=True) as txn:
-            for key, value in records:
-                txn.put(key, value)
-        env.close()
-    else:
-        plyvel = pytest.importorskip("plyvel")
-        db = plyvel.DB(str(path), create_if_missing=True)
-        for key, value in records:
-            db.put(key, value)
-        db.close()
+    write_db(path, backend, records)
 
 
 def _write_mean(path: pathlib.Path, shape) -> None:

@@ -14,6 +14,8 @@ COMMANDS = {
     "upgrade": "upgrade_cmd",
     "test": "test_cmd",
     "time": "time_cmd",
+    "parse-log": "parse_log_cmd",
+    "plot": "plot_cmd",
 }
 
 

@@ -1,0 +1,98 @@
+"""netdef's machine-readable training log, `<snapshot_prefix>_log.jsonl`.
+
+One JSON object per line, written by `netdef train`:
+  {"kind": "train", "iter": N, "seconds": s, "lr": x, "loss": x, "outputs": {name: value}, "images_per_s": x}
+  {"kind": "test", "iter": N, "seconds": s, "net": k, "outputs": {name: value}}
+Other kinds are skipped (room for more record types). The rows read from it
+have parse_log.py's columns. Unlike the glog tables, LearningRate is the rate
+actually used at that iteration (a test row takes that of the last training
+row at or before its iteration), and the train row's outputs fall back to
+`loss` when the object has no outputs. Test nets k >= 1 give columns `name#k`;
+all test nets of one iteration share a row.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+from netdef.errors import NetdefError, Where
+
+
+def looks_like_jsonl(first_line: str) -> bool:
+    return first_line.lstrip().startswith("{")
+
+
+def read_jsonl(path) -> tuple[list[dict], list[dict]]:
+    path = str(path)
+    train, test = [], {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for number, line in enumerate(f, start=1):
+                if line.strip():
+                    _add(_record(line, path, number), path, number, train, test)
+    except OSError as err:
+        raise NetdefError(f"cannot read the log: {err.strerror or err}", where=Where(path)) from None
+    if not train and not test:
+        raise NetdefError('not a training log: no {"kind": "train"} or {"kind": "test"} records', where=Where(path))
+    test_rows = sorted(test.values(), key=lambda r: r["NumIters"])
+    _fill_test_rates(train, test_rows)
+    return train, test_rows
+
+
+def _record(line: str, path: str, number: int) -> dict:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise NetdefError(f"not JSON: {err.msg} at column {err.colno}", where=Where(path, number)) from None
+    if not isinstance(record, dict) or "kind" not in record:
+        raise NetdefError(f'expected an object with a "kind" key, got {line.strip()[:60]!r}',
+                          where=Where(path, number))
+    return record
+
+
+def _number(record: dict, key: str, path: str, number: int, default=None) -> float:
+    value = record.get(key, default)
+    if value is None:  # JSON null: a value netdef could not compute
+        return math.nan if key in record else _missing(key, record, path, number)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise NetdefError(f'"{key}" must be a number, got {value!r}', where=Where(path, number))
+    return float(value)
+
+
+def _missing(key: str, record: dict, path: str, number: int):
+    raise NetdefError(f'a "{record["kind"]}" record needs "{key}"', where=Where(path, number))
+
+
+def _outputs(record: dict, path: str, number: int, suffix: str = "") -> dict:
+    outputs = record.get("outputs") or {}
+    if not isinstance(outputs, dict):
+        raise NetdefError(f'"outputs" must be an object {{name: value}}, got {outputs!r}', where=Where(path, number))
+    return {name + suffix: _number(outputs, name, path, number) for name in outputs}
+
+
+def _add(record: dict, path: str, number: int, train: list, test: dict) -> None:
+    kind = record["kind"]
+    if kind not in ("train", "test"):
+        return
+    it = _number(record, "iter", path, number)
+    row = {"NumIters": it, "Seconds": _number(record, "seconds", path, number, math.nan)}
+    if kind == "train":
+        row["LearningRate"] = _number(record, "lr", path, number, math.nan)
+        outputs = _outputs(record, path, number)
+        if not outputs and "loss" in record:
+            outputs = {"loss": _number(record, "loss", path, number)}
+        train.append({**row, **outputs})
+        return
+    net = int(_number(record, "net", path, number, 0))
+    outputs = _outputs(record, path, number, "" if net == 0 else f"#{net}")
+    test.setdefault(it, {**row, "LearningRate": math.nan}).update(outputs)
+
+
+def _fill_test_rates(train: list[dict], test: list[dict]) -> None:
+    by_iter = sorted((r["NumIters"], r["LearningRate"]) for r in train)
+    i, lr = 0, (by_iter[0][1] if by_iter else math.nan)
+    for row in test:
+        while i < len(by_iter) and by_iter[i][0] <= row["NumIters"]:
+            lr = by_iter[i][1]
+            i += 1
+        row["LearningRate"] = lr

@@ -43,7 +43,7 @@ def _record(line: str, path: str, number: int) -> dict:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as err:
-        raise NetdefError(f"not JSON: {err.msg} at column {err.colno}", where=Where(path, number)) from None
+        raise NetdefError(f"not JSON: {err.msg}", where=Where(path, number, err.colno)) from None
     if not isinstance(record, dict) or "kind" not in record:
         raise NetdefError(f'expected an object with a "kind" key, got {line.strip()[:60]!r}',
                           where=Where(path, number))

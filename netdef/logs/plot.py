@@ -69,7 +69,9 @@ def label(phase: str, name: str) -> str:
 
 
 def is_loss(name: str) -> bool:
-    return "loss" in name.partition("#")[0].lower()
+    """By name, as Caffe nets name them: `loss`, `loss3/loss3`, `rpn_loss_bbox` are
+    losses; `accuracy`, `loss1/top-5` (GoogLeNet's auxiliary heads) are not."""
+    return "loss" in name.partition("#")[0].rsplit("/", 1)[-1].lower()
 
 
 def draw(train: list[dict], test: list[dict], title: str, rates: list | None = None):
@@ -133,12 +135,15 @@ def _draw_lr(ax, rates: list[tuple[float, float]]) -> None:
 
 
 def running_mean(values: list[float], window: int) -> list[float]:
-    """Mean of the last `window` values at each point (NaNs skipped)."""
-    out, recent = [], []
-    for v in values:
-        recent.append(v)
-        if len(recent) > window:
-            recent.pop(0)
-        finite = [r for r in recent if not math.isnan(r)]
-        out.append(sum(finite) / len(finite) if finite else math.nan)
-    return out
+    """Mean of the last `window` values at each point (NaNs skipped), in O(n)."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=np.float64)
+    finite = ~np.isnan(v)
+    sums = np.concatenate([[0.0], np.cumsum(np.where(finite, v, 0.0))])
+    counts = np.concatenate([[0], np.cumsum(finite)])
+    end = np.arange(1, len(v) + 1)
+    begin = np.maximum(end - window, 0)
+    n = counts[end] - counts[begin]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return list(np.where(n > 0, (sums[end] - sums[begin]) / np.maximum(n, 1), np.nan))

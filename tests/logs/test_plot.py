@@ -11,7 +11,7 @@ from PIL import Image
 
 from netdef.cli import main
 from netdef.logs import parse_log
-from netdef.logs.plot import draw, plot_file, running_mean
+from netdef.logs.plot import draw, is_loss, plot_file, running_mean
 
 
 def legend(ax) -> list[str]:
@@ -82,6 +82,12 @@ def test_failure_keeps_an_existing_picture(tmp_path, capsys):
     assert main(["plot", str(bad), "-o", str(out)]) == 1
     assert out.read_bytes() == b"old picture"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.log", "curves.png"]
+
+
+@pytest.mark.parametrize("name, loss", [("loss", True), ("loss3/loss3", True), ("loss1/top-5", False),
+                                        ("accuracy#1", False), ("rpn_loss_bbox", True), ("Loss#2", True)])
+def test_loss_panel_by_name(name, loss):
+    assert is_loss(name) is loss
 
 
 def test_running_mean():

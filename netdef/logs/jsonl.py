@@ -8,7 +8,10 @@ have parse_log.py's columns. Unlike the glog tables, LearningRate is the rate
 actually used at that iteration (a test row takes that of the last training
 row at or before its iteration), and the train row's outputs fall back to
 `loss` when the object has no outputs. Test nets k >= 1 give columns `name#k`;
-all test nets of one iteration share a row.
+all test nets of one iteration share a row. A resumed run appending to the log
+supersedes what it repeats: a train record at or below the last train
+iteration drops the train rows from there on and the test rows after it; a
+test record for outputs already read at its iteration replaces that row.
 """
 from __future__ import annotations
 
@@ -24,14 +27,15 @@ def looks_like_jsonl(first_line: str) -> bool:
 
 def read_jsonl(path) -> tuple[list[dict], list[dict]]:
     path = str(path)
-    train, test = [], {}
+    rows = Rows()
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             for number, line in enumerate(f, start=1):
                 if line.strip():
-                    _add(_record(line, path, number), path, number, train, test)
+                    rows.add(_record(line, path, number), path, number)
     except OSError as err:
         raise NetdefError(f"cannot read the log: {err.strerror or err}", where=Where(path)) from None
+    train, test = rows.train, rows.test
     if not train and not test:
         raise NetdefError('not a training log: no {"kind": "train"} or {"kind": "test"} records', where=Where(path))
     test_rows = sorted(test.values(), key=lambda r: r["NumIters"])
@@ -70,22 +74,39 @@ def _outputs(record: dict, path: str, number: int, suffix: str = "") -> dict:
     return {name + suffix: _number(outputs, name, path, number) for name in outputs}
 
 
-def _add(record: dict, path: str, number: int, train: list, test: dict) -> None:
-    kind = record["kind"]
-    if kind not in ("train", "test"):
-        return
-    it = _number(record, "iter", path, number)
-    row = {"NumIters": it, "Seconds": _number(record, "seconds", path, number, math.nan)}
-    if kind == "train":
+class Rows:
+    """Train rows in file order, test rows by iteration."""
+
+    def __init__(self):
+        self.train: list[dict] = []
+        self.test: dict[float, dict] = {}
+
+    def add(self, record: dict, path: str, number: int) -> None:
+        kind = record["kind"]
+        if kind not in ("train", "test"):
+            return
+        it = _number(record, "iter", path, number)
+        row = {"NumIters": it, "Seconds": _number(record, "seconds", path, number, math.nan)}
+        if kind == "train":
+            self.add_train(record, row, path, number)
+            return
+        net = int(_number(record, "net", path, number, 0))
+        outputs = _outputs(record, path, number, "" if net == 0 else f"#{net}")
+        old = self.test.get(it)
+        if old is None or any(name in old for name in outputs):  # new, or measured again
+            self.test[it] = old = {**row, "LearningRate": math.nan}
+        old.update(outputs)
+
+    def add_train(self, record: dict, row: dict, path: str, number: int) -> None:
+        it = row["NumIters"]
+        if self.train and it <= self.train[-1]["NumIters"]:  # a resumed run starts over from `it`
+            self.train = [r for r in self.train if r["NumIters"] < it]
+            self.test = {k: r for k, r in self.test.items() if k <= it}
         row["LearningRate"] = _number(record, "lr", path, number, math.nan)
         outputs = _outputs(record, path, number)
         if not outputs and "loss" in record:
             outputs = {"loss": _number(record, "loss", path, number)}
-        train.append({**row, **outputs})
-        return
-    net = int(_number(record, "net", path, number, 0))
-    outputs = _outputs(record, path, number, "" if net == 0 else f"#{net}")
-    test.setdefault(it, {**row, "LearningRate": math.nan}).update(outputs)
+        self.train.append({**row, **outputs})
 
 
 def _fill_test_rates(train: list[dict], test: list[dict]) -> None:

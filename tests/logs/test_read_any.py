@@ -39,6 +39,24 @@ def test_jsonl_rows(tmp_path):
     assert test[1]["LearningRate"] == 0.001 and math.isnan(test[1]["loss"])
 
 
+def test_jsonl_resumed_run_supersedes_rows(tmp_path):
+    def run(its, tests, loss, acc, seconds):
+        records = []
+        for i in its:
+            records += [{"kind": "test", "iter": i, "seconds": seconds, "net": 0, "outputs": {"accuracy": acc}}
+                        for _ in [0] if i in tests]
+            records.append({**TRAIN, "iter": i, "lr": 0.1, "outputs": {"loss": loss}})
+        return records
+    first = run([0, 10, 20, 30], [20, 30], 1.0, 0.5, 1)
+    resumed = run([20, 30], [20], 2.0, 0.6, 9)   # from the iteration-20 snapshot, stopped before testing at 30
+    train, test = read_jsonl(jsonl(tmp_path, first + resumed))
+    assert [(r["NumIters"], r["loss"]) for r in train] == [(0, 1.0), (10, 1.0), (20, 2.0), (30, 2.0)]
+    assert test == [{"NumIters": 20.0, "Seconds": 9.0, "LearningRate": 0.1, "accuracy": 0.6}]
+    # records out of file order (all tests last) are not mistaken for a restart
+    train, test = read_jsonl(jsonl(tmp_path, sorted(first, key=lambda r: r["kind"] == "test")))
+    assert len(train) == 4 and [r["NumIters"] for r in test] == [20, 30]
+
+
 def test_jsonl_to_tables_and_back(tmp_path):
     path = jsonl(tmp_path, [{"kind": "test", "iter": 0, "seconds": 0, "net": 0, "outputs": {"accuracy": 0.5}},
                             {**TRAIN, "iter": 0, "lr": 0.01, "outputs": {"loss": 2.5}}])

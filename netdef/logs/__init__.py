@@ -31,16 +31,17 @@ TABLE_SUFFIXES = (".train", ".test")
 
 
 def _first_line(path: str) -> str:
+    """The first non-blank line (from the first 64 KiB; binary files are refused)."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.strip():
-                    return line
-            return ""
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
     except IsADirectoryError:
         raise NetdefError("is a folder, not a training log", where=Where(path)) from None
     except OSError as err:
         raise NetdefError(f"cannot read the log: {err.strerror or err}", where=Where(path)) from None
+    if b"\0" in head:
+        raise NetdefError("not a training log: a binary file", where=Where(path))
+    return next((line for line in head.decode("utf-8", "replace").splitlines() if line.strip()), "")
 
 
 def log_kind(path) -> str:

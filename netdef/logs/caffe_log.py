@@ -31,7 +31,9 @@ from netdef.logs import glog
 
 ITERATION = re.compile(r"Iteration (\d+)")
 TESTING_NET = re.compile(r"Testing net \(#(\d+)\)")
-NUMBER = r"[-+]?(?:nan|inf)\b|[.\deE+-]+"
+# parse_log.py takes `[.\deE+-]+` and crashes when that is no number; glog prints
+# non-finite floats as nan, -nan, inf
+NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)\b"
 TRAIN_OUTPUT = re.compile(r"Train net output #(\d+): (\S+) = (" + NUMBER + ")")
 TEST_OUTPUT = re.compile(r"Test net output #(\d+): (\S+) = (" + NUMBER + ")")
 LEARNING_RATE = re.compile(r"lr = ([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
@@ -62,7 +64,7 @@ class Table:
         if self.row is not None and not self.rows:  # the log's only row
             self.rows.append(self.row)
         self.row = None
-        if len(self.rows) > 1:  # the first rows precede the first printed rate
+        if len(self.rows) > 1:  # parse_log.py: the first row precedes the first printed rate
             self.rows[0]["LearningRate"] = self.rows[1]["LearningRate"]
         return self.rows
 

@@ -19,8 +19,8 @@ CASES = [
     ("empty", "empty.log", "\n\n", r": not a training log: the file is empty"),
     ("prototxt", "net.prototxt", 'name: "x"\nlayer { type: "ReLU" }\n',
      r": not a training log: no line starts with a glog prefix \(expected lines like 'I1129 18:15:24"),
-    ("binary", "w.caffemodel", b"\x08\x96\x01\xff\xfe\x00junk",
-     r": not a training log: no line starts with a glog prefix"),
+    ("binary", "w.caffemodel", b"\x08\x96\x01\xff\xfe\x00junk", r": not a training log: a binary file"),
+    ("no glog", "w.txt", b"\x08\x96\x01\xff\xfejunk", r": not a training log: no line starts with a glog prefix"),
     ("glog without outputs", "run.log", GLOG + "I1129 18:15:25.000000 1 solver.cpp:347] Iteration 0, lr = 1\n",
      r": not a training log: no 'Train net output' or 'Test net output' lines after an 'Iteration N' line"),
     ("bad timestamp", "run.log", GLOG + "I1329 18:15:25.000000 1 solver.cpp:258] Iteration 0, Train net output #0: loss = 1\n",
@@ -55,7 +55,7 @@ def test_read_errors(tmp_path, name, file, content, message):
 
 
 @pytest.mark.parametrize("command", ["parse-log", "plot"])
-@pytest.mark.parametrize("name, file, content, message", CASES[:7], ids=[c[0] for c in CASES[:7]])
+@pytest.mark.parametrize("name, file, content, message", CASES[:8], ids=[c[0] for c in CASES[:8]])
 def test_cli_exit_1_and_message(tmp_path, capsys, command, name, file, content, message):
     path = make(tmp_path, file, content)
     before = sorted(p.name for p in tmp_path.iterdir())

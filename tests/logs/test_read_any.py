@@ -43,8 +43,9 @@ def test_jsonl_resumed_run_supersedes_rows(tmp_path):
     def run(its, tests, loss, acc, seconds):
         records = []
         for i in its:
-            records += [{"kind": "test", "iter": i, "seconds": seconds, "net": 0, "outputs": {"accuracy": acc}}
-                        for _ in [0] if i in tests]
+            if i in tests:
+                records.append({"kind": "test", "iter": i, "seconds": seconds, "net": 0,
+                                "outputs": {"accuracy": acc}})
             records.append({**TRAIN, "iter": i, "lr": 0.1, "outputs": {"loss": loss}})
         return records
     first = run([0, 10, 20, 30], [20, 30], 1.0, 0.5, 1)

@@ -32,7 +32,10 @@ def plot_file(log_path, png_path, title: str | None = None) -> str:
         raise NetdefError("no rows to plot (the tables are empty)", where=Where(log_path))
     fig = draw(train, test, title or default_title(log_path), rates or None)
     with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=110)
+        try:
+            fig.savefig(tmp, format=fmt, dpi=110)
+        except OSError as err:
+            raise NetdefError(f"cannot write: {err.strerror or err}", where=Where(png_path)) from None
     return png_path
 
 
@@ -58,8 +61,8 @@ def outputs(rows: list[dict]) -> list[str]:
 
 
 def series(rows: list[dict], name: str) -> tuple[list[float], list[float]]:
-    pairs = [(r["NumIters"], r.get(name, math.nan)) for r in rows]
-    return [p[0] for p in pairs], [p[1] for p in pairs]
+    """(iterations, values of `name`; NaN where a row lacks it)."""
+    return [r["NumIters"] for r in rows], [r.get(name, math.nan) for r in rows]
 
 
 def label(phase: str, name: str) -> str:
@@ -88,6 +91,8 @@ def draw(train: list[dict], test: list[dict], title: str, rates: list | None = N
         rates = list(zip(*series(rows, "LearningRate")))
     rates = [(x, y) for x, y in rates if not math.isnan(y)]
     panels = [k for k in ("loss", "other") if curves[k]] + (["lr"] if rates else [])
+    if not panels:
+        raise NetdefError("nothing to draw: the log has no outputs and no learning rates")
     heights = [3 if p != "lr" else 1.6 for p in panels]
     fig = Figure(figsize=(9, 1.2 + sum(heights)), layout="constrained")
     axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False, height_ratios=heights)[:, 0]

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from netdef.cli import main
+from netdef.errors import NetdefError
 from netdef.logs import parse_log
 from netdef.logs.plot import draw, is_loss, plot_file, running_mean
 
@@ -66,6 +67,14 @@ def test_jsonl_plot(tmp_path):
 def test_only_test_rows_and_no_rate(tmp_path):
     fig = draw([], [{"NumIters": 0.0, "Seconds": 0.0, "LearningRate": math.nan, "accuracy": 0.5}], "t")
     assert len(fig.axes) == 1 and legend(fig.axes[0]) == ["test accuracy"]
+
+
+def test_nothing_to_draw(tmp_path):
+    table = tmp_path / "x.log.train"
+    table.write_text("NumIters,Seconds,LearningRate\r\n0.0,0.0,\r\n")
+    with pytest.raises(NetdefError, match=r"nothing to draw: the log has no outputs and no learning rates"):
+        plot_file(table, tmp_path / "c.png")
+    assert not (tmp_path / "c.png").exists()
 
 
 def test_default_output_name(logs_dir, tmp_path, monkeypatch):

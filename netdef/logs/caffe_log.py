@@ -138,7 +138,8 @@ class Clock:
         month_days = [(s.month, s.day) for s in stamps if s.year is None]
         self.years = None
         if month_days:
-            self.years = glog.YearCounter(glog.first_year(month_days, glog.file_year(path)))
+            first = glog.created_year(lines) or glog.first_year(month_days, glog.file_year(path))
+            self.years = glog.YearCounter(first)
         self.origin = self.time(lines[origin], origin)
 
     def time(self, line: str, number: int):

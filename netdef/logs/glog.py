@@ -11,7 +11,9 @@ Here the year is counted forward at each December -> January step, and the
 ctime year is given to the *last* line (ctime is roughly when the log was last
 written); a February 29 that would fall in a common year moves the whole log
 back to the previous leap years. For logs inside one year this is exactly
-parse_log.py's year.
+parse_log.py's year. A log file glog wrote itself (caffe.INFO) starts with
+`Log file created at: 2026/11/29 18:15:24`; that year, when present, is the
+first line's year instead.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import re
 from dataclasses import dataclass
 
 # severity, date (4 or 8 digits), time with a fraction of a second
+CREATED = re.compile(r"^Log file created at: (\d{4})/")
 PREFIX = re.compile(r"^([IWEF])(\d{8}|\d{4}) (\d\d):(\d\d):(\d\d)\.(\d+)\s")
 
 
@@ -53,6 +56,15 @@ def stamp(line: str) -> Stamp | None:
     # glog writes 6 digits (microseconds); read a shorter fraction as a decimal one
     micro = int(frac[:6].ljust(6, "0"))
     return Stamp(year, int(date[-4:-2]), int(date[-2:]), int(hh), int(mm), int(ss), micro)
+
+
+def created_year(lines: list[str]) -> int | None:
+    """The year in glog's file header, if the log has one."""
+    for line in lines[:4]:
+        m = CREATED.match(line)
+        if m:
+            return int(m.group(1))
+    return None
 
 
 def file_year(path) -> int:

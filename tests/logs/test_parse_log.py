@@ -79,6 +79,16 @@ def test_year_boundary_and_leap_day_with_mmdd_prefix(tmp_path):
     assert [r["Seconds"] for r in train] == [2.0, 86402.0]
 
 
+def test_year_from_glog_file_header(tmp_path):
+    lines = ["Log file created at: 2024/02/28 23:59:58",
+             "Running on machine: host",
+             "Log line format: [IWEF]mmdd hh:mm:ss.uuuuuu threadid file:line] msg",
+             "I0228 23:59:59.000000 1 solver.cpp:289] Solving N",
+             "I0301 00:00:01.000000 1 solver.cpp:258] Iteration 0 Train net output #0: loss = 2"]
+    train, _ = parse_log(write(tmp_path, lines))
+    assert train[0]["Seconds"] == 86402.0  # 2024 has a Feb 29 (a common ctime year would give 2)
+
+
 @pytest.mark.parametrize("month_days, last_year, first", [
     ([(11, 29), (11, 30)], 2026, 2026),              # parse_log.py: the file's ctime year
     ([(12, 31), (1, 1), (1, 2)], 2026, 2025),        # New Year inside the log

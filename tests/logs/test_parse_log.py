@@ -12,7 +12,7 @@ import pytest
 from logbuild import glog_lines, read_csv
 
 from netdef.cli import main
-from netdef.logs import glog, parse_log, parse_log_to_tables
+from netdef.logs import glog, parse_log, parse_log_to_tables, read_any
 
 GOLDEN = "caffe_train_oldglog.log"
 
@@ -139,6 +139,7 @@ def test_cli_delimiter_verbose_and_default_outdir(logs_dir, tmp_path, capsys):
     assert out == [f"Wrote {log}.train", f"Wrote {log}.test"]
     header = (tmp_path / "caffe.log.test").read_text().splitlines()[0]
     assert header == "NumIters\tSeconds\tLearningRate\taccuracy\tloss"
+    assert read_any(tmp_path / "caffe.log.train") == parse_log(log)  # the tables read back
 
 
 def test_file_year_is_the_ctime_year(tmp_path):

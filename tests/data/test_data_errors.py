@@ -45,9 +45,11 @@ ERRORS = [  # (type, params, extra net text before, message, line of the offendi
     ("Data", [D.format("batch_size: 1"), 'transform_param { mean_file: "m" mean_value: 1 }'], "",
      "cannot specify mean_file and mean_value at the same time", 7),
     ("Data", [D.format("batch_size: 1"), "transform_param { crop_size: 32 }"], "",
-     r"crop_size 32 is larger than the item's height 30 \(item is 3x30x40\); Caffe crops without padding", 7),
+     r'record "k" of ".*/lmdb": crop_size 32 is larger than the item\'s height 30 \(item is 3x30x40\); '
+     "Caffe crops without padding", 7),
     ("Data", [D.format("batch_size: 1"), 'transform_param { mean_file: "{mean}" }'], "",
-     "mean_file is 3x36x36 but the item is 3x30x40; the mean must match the uncropped item", 7),
+     r'record "k" of ".*/lmdb": mean_file ".*/mean_a.binaryproto" is 3x36x36 but the item is 3x30x40; '
+     "the mean must match the uncropped item", 7),
     ("Data", [D.format("batch_size: 1"), "transform_param { mean_value: 1 mean_value: 2 }"], "",
      r"give either 1 mean_value or as many as channels \(3\); got 2", 7),
     ("Data", ['data_param { source: "{lmdb}" batch_size: 1 }'], "",

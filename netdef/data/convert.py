@@ -59,11 +59,10 @@ def convert_imageset(root: str, listfile: str, db: str, *, resize_height: int = 
     unknown encoding, an existing `db`, or a --check-size mismatch."""
     log = log or (lambda message: None)
     warn = warn or (lambda message: _stderr(f"netdef: warning: {message}"))
+    root, listfile, db = os.fspath(root), os.fspath(listfile), os.fspath(db)
     dbwrite.check_new(db)
     entries = [(line, path, label) for line, (path, label) in
-               enumerate(lists.parse_image_list(lists._read(listfile, "image list"), keep_empty=True), 1)]
-    if not entries:
-        raise DataError(f'image list "{listfile}" is empty: there is nothing to convert', field="source")
+               enumerate(lists.read_image_list(listfile, keep_empty=True), 1)]
     if shuffle:
         log("Shuffling data")
         entries = [entries[i] for i in np.random.default_rng(seed).permutation(len(entries))]
@@ -74,7 +73,7 @@ def convert_imageset(root: str, listfile: str, db: str, *, resize_height: int = 
     if encoding and not image.can_encode(encoding):
         raise DataError(f'OpenCV cannot encode images as ".{encoding}"; use jpg or png', field="encode_type")
     size = (max(0, resize_height), max(0, resize_width))
-    result = ConvertResult(db=os.fspath(db))
+    result = ConvertResult(db=db)
     with dbwrite.new_database(db, backend, warn) as txn, _Progress(len(entries), progress, "images", log) as bar:
         for index, (line, path, label) in enumerate(entries):  # index: the key's number, after a shuffle
             enc = encoding or (_guess_encoding(path, warn) if encoded else "")
@@ -188,10 +187,10 @@ def compute_mean(db: str, out: str | None = None, *, backend: str = "lmdb", prog
     from netdef.io.blobproto import write_binaryproto
 
     log = log or (lambda message: None)
-    backend = dbwrite.backend_name(backend)
+    db, backend = os.fspath(db), dbwrite.backend_name(backend)
     _check_source(db, backend)
     total, first_key, count = None, None, 0
-    with Database(os.fspath(db), backend.upper()) as source:
+    with Database(db, backend.upper()) as source:
         with _Progress(source.count(), progress, "records") as bar:
             for key, value in source.items():
                 try:

@@ -14,6 +14,8 @@ COMMANDS = {
     "upgrade": "upgrade_cmd",
     "test": "test_cmd",
     "time": "time_cmd",
+    "train": "train_cmd",
+    "schedule": "schedule_cmd",
 }
 
 

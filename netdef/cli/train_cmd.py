@@ -38,16 +38,9 @@ def add_arguments(ap) -> None:
     ap.add_argument("--no-plot", action="store_true", help="do not write <snapshot_prefix>_curves.png")
 
 
-def quiet_thread_pool() -> None:
-    """OpenMP threads that spin while waiting steal a shared core from whoever
-    else runs; passive waiting (set before torch loads its OpenMP) yields it."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
 def run(args) -> int:
     if args.weights and args.snapshot:
         raise SolverError("give --snapshot to resume training or --weights to finetune, not both")
-    quiet_thread_pool()
     from netdef.backend.cpu import reuse_freed_memory
     from netdef.solver.log import TrainLog
     from netdef.solver.params import read_solver_file

@@ -96,7 +96,8 @@ class SolverSpec:
                              f"all; got {len(p.test_state)}", "test_state")
         if sources and p.test_interval <= 0:
             raise self.error(f"{len(sources)} test net(s) but test_interval is {p.test_interval}; "
-                             "set test_interval > 0", "test_interval")
+                             "set test_interval > 0",
+                             "test_interval" if p.HasField("test_interval") else "test_iter")
         for i, src in enumerate(sources):
             src.state = _merged(caffe_pb2.TEST, src.param.state, p.test_state[i] if p.test_state else None)
         return sources

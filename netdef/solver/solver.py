@@ -62,9 +62,9 @@ class Solver:
             self._warn("solver.cpp:60", warning)
         self.rule_cls = self._rule_class()
         self._seed()
+        self.weights = self._weight_files(weights)
         self._init_train_net()
         self._init_test_nets()
-        self._load_weights(weights)
         self.blobs = learnable_blobs(self.net)
         for b in self.blobs:
             if b.lr_mult == 0 and isinstance(b.tensor, torch.nn.Parameter):
@@ -108,6 +108,7 @@ class Solver:
         src = self.spec.train_source()
         self._info("solver.cpp:102", f"Creating training net from {src.described}")
         self.net = netlib.build(src, seed=self.seed, warn=self._net_warning).to(self.device)
+        self._load_weights(self.net)
         if not netlib.has_loss(self.net):
             field = next((f for f in ("net", "train_net", "net_param", "train_net_param")
                           if self.param.HasField(f)), None)
@@ -120,22 +121,24 @@ class Solver:
             self._info("solver.cpp:190", f"Creating test net (#{i}) specified by {src.described}")
             net = netlib.build(src, seed=self.seed, warn=self._net_warning).to(self.device)
             netlib.share_trained_layers(net, self.net)
+            self._load_weights(net)
             self.test_nets.append(net)
 
-    def _load_weights(self, weights) -> None:
-        """The solver's `weights` (or the caller's list, which replaces them, as
-        `caffe train --weights` does): copied into the train and test nets by name."""
+    def _weight_files(self, weights) -> list[str]:
+        """The solver's `weights`, or the caller's list, which replaces them (as
+        `caffe train --weights` does); each entry may name several, comma-separated."""
+        if weights is None:
+            return self.spec.weights()
+        entries = weights.split(",") if isinstance(weights, str) else [str(w) for w in weights]
+        return [w.strip() for w in entries if w.strip()]
+
+    def _load_weights(self, net) -> None:
+        """LoadNetWeights: copy each file into `net` by layer name."""
         from netdef.io.weights import load_weights
 
-        if weights is None:
-            names = self.spec.weights()
-        else:
-            names = [w.strip() for w in (weights.split(",") if isinstance(weights, str) else weights)
-                     if str(w).strip()]
-        for name in names:
+        for name in self.weights:
             self._info("solver.cpp:72", f"Finetuning from {name}")
-            for net in [self.net] + self.test_nets:
-                load_weights(net, name)
+            load_weights(net, name)
 
     def _snapshot_prefix(self) -> str:
         """Caffe writes `<snapshot_prefix>_iter_N...` relative to the working

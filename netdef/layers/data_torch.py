@@ -46,10 +46,10 @@ class _Source(CaffeLayer):
         return torch.from_numpy(np.ascontiguousarray(array)).to(
             device=self._anchor.device, dtype=self._anchor.dtype)
 
-    def _fail(self, err: DataError) -> BackendError:
+    def _fail(self, err: DataError) -> DataError:
         wanted = ", ".join(f"{t}={fmt_shape(s)}" for t, s in zip(self.tops, self.top_shapes))
         layer = self.layer
-        return BackendError(f"{err.message} (or feed {wanted} to forward())").in_layer(
+        return DataError(f"{err.message} (or feed {wanted} to forward())").in_layer(
             layer.name, layer.type, layer.where_field(err.field) if err.field else layer.where)
 
 
@@ -84,8 +84,12 @@ class _Transformed(_Source):
         """Caffe's load_batch: the first item fixes the batch's shape."""
         data, labels = None, np.empty(self.batch, dtype=np.float32)
         for i in range(self.batch):
-            array, label, name = self.reader.next()
-            item = self.transform(array)
+            name = None
+            try:
+                array, label, name = self.reader.next()
+                item = self.transform(array)
+            except DataError as err:
+                raise self._in_source(err, name) from None
             if data is None:
                 data = np.empty((self.batch,) + item.shape, dtype=np.float32)
             elif item.shape != data.shape[1:]:
@@ -94,6 +98,15 @@ class _Transformed(_Source):
                                 "size (use crop_size, resize, or batch_size 1)", field="source")
             data[i], labels[i] = item, label
         return data, labels
+
+
+    def _in_source(self, err: DataError, name: str | None) -> DataError:
+        """Say which record (or image) of which source the problem is in."""
+        kind = "record" if isinstance(self, Data) else "image"
+        source = self.layer.param.source
+        if name and f'"{name}"' not in err.message:
+            return DataError(f'{kind} "{name}" of "{source}": {err.message}', field=err.field)
+        return DataError(f'{err.message} (source "{source}")', field=err.field)
 
 
 class Data(_Transformed):

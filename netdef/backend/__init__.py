@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from netdef.backend.fillers import fill
+from netdef.layers.fillers_torch import fill
 from netdef.errors import NetdefError
 from netdef.backend.net import BlobDict, CaffeNet  # noqa: F401
 from netdef.frontend import open_net

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from netdef.backend.layer import CaffeLayer
+from netdef.layers.base_torch import CaffeLayer
 from netdef.layers.conv import _geometry
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from netdef.backend.fillers import fill
-from netdef.backend.layer import CaffeLayer
+from netdef.layers.fillers_torch import fill
+from netdef.layers.base_torch import CaffeLayer
 from netdef.errors import BackendError, DataError
 from netdef.layers.spec import fmt_shape
 

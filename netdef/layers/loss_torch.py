@@ -12,7 +12,7 @@ from math import prod
 import torch
 from torch import autograd
 
-from netdef.backend.layer import CaffeLayer
+from netdef.layers.base_torch import CaffeLayer
 from netdef.errors import NetdefError
 from netdef.layers.loss import Norm, find_source, normalization, read_blobproto
 from netdef.layers.spec import canonical_axis

@@ -6,7 +6,7 @@ import inspect
 import torch
 from torch import nn
 
-from netdef.backend.layer import CaffeLayer
+from netdef.layers.base_torch import CaffeLayer
 from netdef.errors import BackendError
 from netdef.layers.misc import class_label, user_class
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from netdef.backend.layer import CaffeLayer
+from netdef.layers.base_torch import CaffeLayer
 from netdef.layers.norm import WITHIN_CHANNEL, legacy_4d
 
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from netdef.backend.layer import CaffeLayer
+from netdef.layers.base_torch import CaffeLayer
 from netdef.layers.pool import AVE, MAX, PoolGeometry, pooling_geometry, spp_levels
 
 

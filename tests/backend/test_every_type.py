@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 @pytest.mark.parametrize("type_name", sorted(all_specs()))
 def test_type_has_torch_class(type_name):
-    from netdef.backend.layer import CaffeLayer
+    from netdef.layers.base_torch import CaffeLayer
     from netdef.backend.net import implementation
 
     class FakeLayer:  # implementation() only reads the spec (and names, for errors)

@@ -33,11 +33,34 @@ class CaffeLayer(nn.Module):
             else:
                 self.register_buffer(blob.name, data)
             self.blob_names.append(blob.name)
+        self._views: dict[str, tuple] = {}  # blob name -> (owner module, owner blob, shape)
         self.train(layer.phase == 0)  # Caffe's TRAIN phase <-> torch training mode
         self.setup(layer, shapes)
 
     def setup(self, layer, shapes) -> None:
         """Read the layer's parameters (plain Python values) once."""
+
+    def share_blob(self, name: str, owner: nn.Module, owner_name: str) -> None:
+        """Use `owner`'s blob as this layer's blob `name` (`param { name: }`).
+
+        Same shape: the very tensor, so gradients sum in one .grad. Another shape
+        (share_mode PERMISSIVE, equal count, as Caffe's ShareData allows): a view of
+        the owner's tensor, taken on every access so it follows `.to()` and autograd."""
+        tensor = getattr(owner, owner_name)
+        shape = tuple(getattr(self, name).shape)
+        if tuple(tensor.shape) == shape:
+            setattr(self, name, tensor)
+            return
+        self._parameters.pop(name, None)
+        self._buffers.pop(name, None)
+        self._views[name] = (owner, owner_name, shape)
+
+    def __getattr__(self, name: str):
+        views = self.__dict__.get("_views")
+        if views and name in views:
+            owner, owner_name, shape = views[name]
+            return getattr(owner, owner_name).view(shape)
+        return super().__getattr__(name)
 
     def caffe_blobs(self) -> list[torch.Tensor]:
         """Parameter blobs in Caffe's order (weights, bias, ...)."""

@@ -57,7 +57,7 @@ class CaffeNet(nn.Module):
         self._steps: list[_Step] = []
         for ls in shapes.layers:
             self._add_layer(ls)
-        self.train(net.state.phase == 0)
+        self.train(net.training)
 
     def _add_layer(self, ls: LayerShapes) -> None:
         layer = ls.layer

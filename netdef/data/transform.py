@@ -16,8 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from netdef.errors import DataError
-
-TRAIN = 0
+from netdef.graph.state import is_train
 
 
 class DataTransformer:
@@ -31,7 +30,7 @@ class DataTransformer:
         self.crop = int(param.crop_size)
         self.scale = np.float32(param.scale)
         self.mirror = bool(param.mirror)
-        self.train = phase == TRAIN
+        self.train = is_train(phase)
         self.mean = mean                                   # (C, H, W) float32 or None
         self.mean_values = [np.float32(v) for v in param.mean_value]
         self.rng = rng if rng is not None else np.random.default_rng()

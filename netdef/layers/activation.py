@@ -220,7 +220,7 @@ class Dropout(Neuron):
         ratio = layer.param.dropout_ratio
         # TRAIN scales kept values by 1/(1 - ratio): ratio 1 would give 0 * inf = NaN,
         # and Caffe's Bernoulli draw rejects ratios outside [0, 1]. TEST only copies.
-        if layer.phase == caffe_pb2.TRAIN:
+        if layer.training:
             check(0 <= ratio < 1, f"dropout_ratio {_num(ratio)} is out of range in TRAIN "
                                   "(valid: 0 <= dropout_ratio < 1)", "dropout_param.dropout_ratio")
         return list(bottoms)

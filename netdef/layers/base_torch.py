@@ -34,7 +34,7 @@ class CaffeLayer(nn.Module):
                 self.register_buffer(blob.name, data)
             self.blob_names.append(blob.name)
         self._views: dict[str, tuple] = {}  # blob name -> (owner module, owner blob, shape)
-        self.train(layer.phase == 0)  # Caffe's TRAIN phase <-> torch training mode
+        self.train(layer.training)  # Caffe's TRAIN phase <-> torch training mode
         self.setup(layer, shapes)
 
     def setup(self, layer, shapes) -> None:

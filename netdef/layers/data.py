@@ -20,11 +20,11 @@ from netdef.layers.spec import Count, LayerSpec, check, fmt_shape
 
 def overridden(layer, top: str, shape: tuple[int, ...]) -> tuple[int, ...]:
     """Apply the caller's --input NAME=dims and --batch N to a source layer's top."""
-    options = layer.net.options
-    if top in options.inputs:
-        return tuple(options.inputs[top])
-    if options.batch is not None and shape:
-        return (options.batch,) + tuple(shape[1:])
+    context = layer.context
+    if top in context.inputs:
+        return tuple(context.inputs[top])
+    if context.batch is not None and shape:
+        return (context.batch,) + tuple(shape[1:])
     return tuple(shape)
 
 
@@ -59,8 +59,8 @@ class Input(LayerSpec):
 # -- helpers shared by the source layers --------------------------------------------
 def batch_size(layer, size: int, field: str = "batch_size") -> int:
     """--batch if given, else the layer's own batch_size (which must be positive)."""
-    if layer.net.options.batch is not None:
-        return layer.net.options.batch
+    if layer.context.batch is not None:
+        return layer.context.batch
     check(size > 0, f"batch_size must be positive, got {size}", field)
     return size
 
@@ -76,7 +76,7 @@ def data_and_label(layer, batch: int, item: tuple[int, ...] | None) -> list[tupl
 
 def data_top_given(layer) -> bool:
     """The caller gave the data top's shape: the source is not read at all."""
-    return layer.tops[0] in layer.net.options.inputs
+    return layer.tops[0] in layer.context.inputs
 
 
 @contextmanager
@@ -93,8 +93,8 @@ def as_shape_error():
 
 
 def warn(layer, message: str) -> None:
-    if layer.net.options.warn is not None:
-        layer.net.options.warn(f'{layer.where}: layer "{layer.name}" ({layer.type}): {message}')
+    if layer.context.warn is not None:
+        layer.context.warn(f'{layer.where}: layer "{layer.name}" ({layer.type}): {message}')
 
 
 def item_from_source(layer, read, assume, batch: int) -> tuple[int, int, int]:
@@ -125,7 +125,7 @@ def transformed(layer, chw: tuple[int, int, int], assumed: bool = False) -> tupl
     from netdef.data.transform import DataTransformer
 
     t = layer.lp.transform_param
-    mean_path = resolve(t.mean_file, layer.net.options.base_dir) if t.mean_file else None
+    mean_path = resolve(t.mean_file, layer.context.base_dir) if t.mean_file else None
     mean = read_mean(mean_path) if mean_path and not assumed else None
     transformer = DataTransformer(t, layer.phase, mean)
     shape = transformer.shape(chw)
@@ -173,7 +173,7 @@ class Data(_Source):
         batch = batch_size(layer, p.batch_size)
         if data_top_given(layer):
             return data_and_label(layer, batch, None)
-        base = layer.net.options.base_dir
+        base = layer.context.base_dir
         item = item_from_source(
             layer, lambda: transformed(layer, first_datum_shape(layer)),
             lambda: guess(layer.lp.transform_param, base, source=p.source, by_name=True), batch)
@@ -191,7 +191,7 @@ def first_datum_shape(layer) -> tuple[int, int, int]:
     from netdef.data.sources import find
 
     p = layer.param
-    path = find(p.source, layer.net.options.base_dir, "source")
+    path = find(p.source, layer.context.base_dir, "source")
     with Database(path, "LMDB" if p.backend == p.LMDB else "LEVELDB") as db:
         key, value = db.first()
     record = datum.parse(value, key)
@@ -222,7 +222,7 @@ class ImageData(_Source):
                 return data_and_label(layer, batch, transformed(layer, (channels, p.new_height, p.new_width)))
         item = item_from_source(
             layer, lambda: transformed(layer, first_image_shape(layer)),
-            lambda: guess(layer.lp.transform_param, layer.net.options.base_dir, channels=channels), batch)
+            lambda: guess(layer.lp.transform_param, layer.context.base_dir, channels=channels), batch)
         return data_and_label(layer, batch, item)
 
     def summary(self, layer):
@@ -235,7 +235,7 @@ def first_image_shape(layer) -> tuple[int, int, int]:
     from netdef.data import image, lists
     from netdef.data.sources import find
 
-    p, base = layer.param, layer.net.options.base_dir
+    p, base = layer.param, layer.context.base_dir
     name = lists.read_image_list(find(p.source, base, "source"))[0][0]
     path = find(p.root_folder + name, base, "image", "root_folder" if p.root_folder else "source")
     return image.peek_shape(path, image.COLOR if p.is_color else image.GRAY, f'"{path}"')
@@ -262,7 +262,7 @@ class WindowData(_Source):
             from netdef.data.lists import read_window_file
             from netdef.data.sources import find
 
-            path = find(p.source, layer.net.options.base_dir, "window file")
+            path = find(p.source, layer.context.base_dir, "window file")
             channels = read_window_file(path, p.root_folder, p.fg_threshold, p.bg_threshold).channels
             n = len(t.mean_value)
             check(n in (0, 1, channels), f"give either 1 mean_value or as many as channels "
@@ -286,7 +286,7 @@ class HDF5Data(_Source):
     def infer(self, layer, bottoms):
         from netdef.data.sources import HDF5Reader, SourceMissing, find
 
-        p, options = layer.param, layer.net.options
+        p, options = layer.param, layer.context
         check(not layer.lp.HasField("transform_param"),
               "HDF5Data does not transform data: remove transform_param", "transform_param")
         batch = batch_size(layer, p.batch_size)
@@ -341,7 +341,7 @@ class MemoryData(_Source):
 
     def infer(self, layer, bottoms):
         p = layer.param
-        batch = layer.net.options.batch or p.batch_size
+        batch = layer.context.batch or p.batch_size
         dims = (batch, p.channels, p.height, p.width)
         check(batch * p.channels * p.height * p.width > 0,
               "batch_size, channels, height and width must be given and positive in "

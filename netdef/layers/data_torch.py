@@ -37,7 +37,7 @@ class _Source(CaffeLayer):
         self.tops = list(layer.tops)
         self.top_shapes = [tuple(s) for s in shapes.top_shapes]
         self.batch = self.top_shapes[0][0] if self.top_shapes[0] else 1
-        self.base_dir = layer.net.options.base_dir
+        self.base_dir = layer.context.base_dir
         self.layer = layer
         seed = int(torch.randint(0, 2**62, (1,)).item())  # once, at set-up
         self.rng = np.random.default_rng(seed)

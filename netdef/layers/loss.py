@@ -244,7 +244,7 @@ class InfogainLoss(_Loss):
               "infogain_loss_param.source (a .binaryproto) or a third bottom", "infogain_loss_param.source")
         path = find_source(layer)
         if path is None:  # shapes do not depend on H; the backend insists on it
-            warn = layer.net.options.warn if layer.net is not None else None
+            warn = layer.context.warn
             if warn:
                 warn(f'layer "{layer.name}": infogain matrix "{layer.param.source}" not found; '
                      "its shape is not checked")
@@ -266,8 +266,8 @@ def find_source(layer) -> str | None:
     else relative to the prototxt's folder; None if neither exists."""
     source = layer.param.source
     candidates = [source]
-    if not os.path.isabs(source) and layer.net is not None:
-        candidates.append(os.path.join(layer.net.options.base_dir, source))
+    if not os.path.isabs(source):
+        candidates.append(os.path.join(layer.context.base_dir, source))
     return next((c for c in candidates if os.path.isfile(c)), None)
 
 

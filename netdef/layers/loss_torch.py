@@ -234,7 +234,7 @@ class InfogainLoss(CaffeLayer):
             path = find_source(layer)
             if path is None:
                 raise NetdefError(f'infogain matrix "{layer.param.source}" not found (looked in the '
-                                  f"current directory and in {layer.net.options.base_dir})",
+                                  f"current directory and in {layer.context.base_dir})",
                                   field="infogain_loss_param.source")
             _, values = read_blobproto(path)
         except NetdefError as err:

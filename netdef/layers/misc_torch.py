@@ -39,7 +39,7 @@ class Python(CaffeLayer):
         except Exception as err:
             raise BackendError(f'constructing Python layer class "{label}" failed: '
                                f"{type(err).__name__}: {err}") from err
-        self.user.train(layer.phase == 0)
+        self.user.train(layer.training)
         self.label = label
         self.num_tops = len(layer.tops)
 

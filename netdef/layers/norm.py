@@ -83,7 +83,7 @@ class BatchNorm(LayerSpec):
 def _global_stats(layer) -> bool:
     """Caffe's default: the stored statistics in TEST, batch statistics in TRAIN."""
     p = layer.param
-    return p.use_global_stats if p.HasField("use_global_stats") else layer.phase == 1
+    return p.use_global_stats if p.HasField("use_global_stats") else not layer.training
 
 
 @register

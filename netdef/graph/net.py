@@ -65,6 +65,7 @@ class Layer:
     propagate_down: list[bool] = field(default_factory=list)  # one per bottom
     auto_tops: list[str] = field(default_factory=list)        # tops Caffe created (loss layers)
     context: LayerContext = None      # phase and caller's options, resolved for this layer
+    attrs: object = None              # what spec.resolve derived (set by the shapes pass)
 
     @property
     def name(self) -> str:

@@ -11,6 +11,7 @@ front end and the backend need to know about a type is declared on it:
         tops = Count.same_as_bottoms()          # EqualNumBottomTopBlobs
         impl = "conv_torch:Convolution"         # torch module, imported lazily
 
+        def resolve(self, layer, bottoms): ...  # once: attributes the rules share (layer.attrs)
         def infer(self, layer, bottoms): ...    # pure: bottom shapes -> top shapes
         def blobs(self, layer, bottoms): ...    # parameter blobs, Caffe's order
         def macs(self, layer, bottoms, tops): ...
@@ -95,6 +96,12 @@ class LayerSpec:
                                               # set-up shapes `infer` gives are not the run-time ones
 
     # -- rules -------------------------------------------------------------------
+    def resolve(self, layer, bottoms: list[Shape]) -> object:
+        """Attributes several rules and the torch set-up share (Convolution's geometry),
+        derived once from the parameters and bottom shapes; the shapes pass keeps the
+        result as `layer.attrs` before calling the other rules. Default: nothing."""
+        return None
+
     def infer(self, layer, bottoms: list[Shape]) -> list[Shape]:
         """Top shapes from bottom shapes. Default: shape-preserving (one top per bottom)."""
         return list(bottoms)

@@ -116,6 +116,7 @@ def infer_shapes(net: Net) -> NetShapes:
 
 def _layer_shapes(layer: Layer, bottoms: list[Shape]) -> LayerShapes:
     spec = layer.spec
+    layer.attrs = spec.resolve(layer, bottoms)
     tops = [tuple(int(d) for d in t) for t in spec.infer(layer, bottoms)]
     if len(tops) != len(layer.tops):
         raise ShapeError(f"internal: rule gave {len(tops)} top shapes for {len(layer.tops)} tops")

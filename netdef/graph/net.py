@@ -124,6 +124,7 @@ class Net:
     options: NetOptions
     blob_names: list[str] = field(default_factory=list)   # Caffe's creation order
     notes: list[str] = field(default_factory=list)        # upgrade notes etc.
+    shaped_at_forward: set[str] = field(default_factory=set)  # blobs whose Forward decides the shape
 
     @property
     def file(self) -> str:

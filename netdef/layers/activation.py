@@ -95,14 +95,7 @@ class TanH(Neuron):
 class AbsVal(Neuron):
     type = "AbsVal"
     impl = "activation_torch:AbsVal"
-    in_place_ok = False
-
-    def infer(self, layer, bottoms):
-        # Caffe's backward reads the bottom's sign, which an in-place top would overwrite.
-        check(not layer.in_place(0),
-              f'in-place computation is not allowed (top "{layer.tops[0]}" is also the bottom); '
-              "give the top a new name", "top")
-        return list(bottoms)
+    in_place_ok = False  # Caffe's backward reads the bottom's sign, which the top would overwrite
 
 
 @register

@@ -87,13 +87,14 @@ class LayerSpec:
     tops: ClassVar[Count] = Count.exactly(1)
     loss: ClassVar[bool] = False              # loss layer: top 0 gets loss_weight 1 by default
     auto_tops: ClassVar[bool] = False         # Caffe creates missing tops (loss layers)
-    in_place_ok: ClassVar[bool] = True        # informational: whether top == bottom is sensible
+    in_place_ok: ClassVar[bool] = True        # False: top i == bottom i is a GraphError (graph builder)
     no_backward: ClassVar[bool] = False       # Caffe's Backward is NOT_IMPLEMENTED (Accuracy, ArgMax...)
     no_backward_to: ClassVar[tuple[int, ...]] = ()  # bottoms never given a gradient (labels, indices)
     impl: ClassVar[str | None] = None         # "family_torch:ClassName" under netdef.layers
     role: ClassVar[str] = "compute"           # "data", "loss", "compute": for drawing and reports
     shape_at_forward: ClassVar[bool] = False  # tops are reshaped by Forward (Filter), so the
-                                              # set-up shapes `infer` gives are not the run-time ones
+                                              # set-up shapes `infer` gives are not the run-time ones;
+                                              # the graph builder marks them (Net.shaped_at_forward)
 
     # -- rules -------------------------------------------------------------------
     def resolve(self, layer, bottoms: list[Shape]) -> object:

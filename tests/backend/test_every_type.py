@@ -36,7 +36,7 @@ def check_shapes(module, out) -> set[str]:
             if layer.in_place(i) or top not in out:
                 continue  # in-place tops hold a later layer's value
             got = tuple(out[top].shape)
-            if layer.spec.shape_at_forward:
+            if top in module.net.shaped_at_forward:
                 assert len(got) == len(shape) or layer.type == "MemoryData", (layer.name, got, shape)
                 continue
             assert got == shape, f'{layer.type} "{layer.name}" top "{top}": ran {got}, inferred {shape}'

@@ -46,3 +46,13 @@ def test_layer_phase_field_overrides_the_nets():
     net = netdef.open_net(text, phase="TEST")
     assert not net.training and not net.layers[0].training
     assert net.layers[1].training and net.layers[1].context.phase == 0
+
+
+def test_shapes_decided_at_forward_are_marked_downstream():
+    """`shape_at_forward` (Filter) marks its top and everything computed from it."""
+    text = (input_layer("in", "x", (4, 3)) + "\n" + input_layer("in2", "sel", (4,)) + "\n"
+            'layer { name: "f" type: "Filter" bottom: "x" bottom: "sel" top: "xf" }\n'
+            'layer { name: "r" type: "ReLU" bottom: "xf" top: "xr" }\n'
+            'layer { name: "s" type: "Sigmoid" bottom: "x" top: "xs" }\n')
+    net = netdef.open_net(text)
+    assert net.shaped_at_forward == {"xf", "xr"}

@@ -126,12 +126,33 @@ def test_error_messages(layer, bottom, phase, token, message):
     assert f'layer "l" ({kind}): {message}' in err
 
 
-def test_absval_refuses_in_place():
-    text = net_text('type: "AbsVal"', N4).replace('top: "y"', 'top: "x0"')
-    err = shape_error(text)
-    assert err.startswith(f"<string>:{line_of(text, 'top:')}:")
-    assert ('layer "l" (AbsVal): in-place computation is not allowed (top "x0" is also the bottom); '
-            "give the top a new name") in err
+@pytest.mark.parametrize("layer", ['type: "AbsVal"', 'type: "InnerProduct" inner_product_param { num_output: 5 }'])
+def test_types_that_forbid_in_place_are_refused_by_the_graph(layer):
+    """`in_place_ok = False` is enforced once, by the graph builder."""
+    text = net_text(layer, N4).replace('top: "y"', 'top: "x0"')
+    with pytest.raises(GraphError) as info:
+        netdef.open_net(text)
+    kind = layer.split('"')[1]
+    assert str(info.value).startswith(f"<string>:{line_of(text, 'top:')}:")
+    assert (f'layer "l" ({kind}): top 0 "x0" is also bottom 0: {kind} cannot work in place; '
+            "give the top its own name") in str(info.value)
+
+
+def test_every_type_that_forbids_in_place_is_refused():
+    from netdef.layers import all_specs
+    from netbuild import inputs_x
+
+    forbidding = {t: spec for t, spec in all_specs().items() if not spec.in_place_ok}
+    assert {"AbsVal", "Split", "Flatten", "Reshape", "InnerProduct"} <= set(forbidding)
+    for type_, spec in forbidding.items():
+        nb = max(spec.bottoms.min, 1)
+        nt = nb if spec.tops.same_as_bottoms else max(spec.tops.min, 1)
+        tops = ["x0"] + [f"y{i}" for i in range(1, nt)]
+        text = (inputs_x(*[N4] * nb) + f'layer {{ name: "l" type: "{type_}" '
+                + "".join(f'bottom: "x{i}" ' for i in range(nb))
+                + "".join(f'top: "{t}" ' for t in tops) + "}\n")
+        with pytest.raises(GraphError, match=f'top 0 "x0" is also bottom 0: {type_} cannot work in place'):
+            netdef.open_net(text)
 
 
 def test_neuron_takes_one_bottom():

@@ -135,7 +135,7 @@ ERRORS = [
     ('type: "Slice" bottom: "b0" top: "t0" top: "t1" slice_param { slice_point: 5 }', [(2, 4)],
      "slice_point", "slice_point 5 is beyond axis 1 of size 4 (valid: 1..4)"),
     ('type: "Split" bottom: "b0" top: "b0" top: "y"', [(2, 3)], "top",
-     'top 0 "b0" is also a bottom: Split cannot work in place'),
+     'top 0 "b0" is also bottom 0: Split cannot work in place'),
     ('type: "Flatten" bottom: "b0" top: "b0"', [(2, 3)], "top", "Flatten cannot work in place"),
     ('type: "Flatten" bottom: "b0" top: "y" flatten_param { axis: 2 }', [(2, 3)], "axis",
      "axis 2 is out of range for a 2-D blob (valid: -2..1)"),

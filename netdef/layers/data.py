@@ -7,7 +7,8 @@ label top is (N,). Relative paths are looked up in the current directory
 (Caffe's rule), then in the prototxt's folder. The caller's --input / --batch
 win over everything and, for the data top, keep the source from being read.
 When the source is absent, netdef/data/probe.py's documented rule assumes a
-shape and one warning line says so (or a ShapeError asks for --input).
+shape from the prototxt alone (crop_size, batch, the layer's parameters; never
+the path's name) and one warning line says so (or a ShapeError asks for --input).
 """
 from __future__ import annotations
 
@@ -109,12 +110,14 @@ def item_from_source(layer, read, assume, batch: int) -> tuple[int, int, int]:
         guess = assume()
         top = layer.tops[0]
         if guess.shape is None:
-            raise ShapeError(f"{missing.message}; without crop_size the image size cannot be "
-                             f"assumed: pass --input {top}={batch},C,H,W", field=missing.field) from None
+            raise ShapeError(f"{missing.message}; the prototxt gives no image size (no crop_size, "
+                             f"resize or readable mean_file): pass --input {top}={batch},C,H,W",
+                             field=missing.field) from None
         with as_shape_error():
             shape = transformed(layer, guess.shape, assumed=True)
-        warn(layer, f"{missing.message}; assuming {top} is {fmt_shape((batch,) + shape)} "
-                    f"({', '.join(guess.reasons)}); pass --input {top}=N,C,H,W to set it")
+        reasons = [f"batch {batch} from {'--batch' if layer.context.batch is not None else 'batch_size'}"]
+        warn(layer, f"{missing.message}; assuming {top} is {fmt_shape((batch,) + shape)} from the "
+                    f"prototxt ({', '.join(reasons + guess.reasons)}); pass --input {top}=N,C,H,W to set it")
         return shape
 
 
@@ -173,10 +176,9 @@ class Data(_Source):
         batch = batch_size(layer, p.batch_size)
         if data_top_given(layer):
             return data_and_label(layer, batch, None)
-        base = layer.context.base_dir
         item = item_from_source(
             layer, lambda: transformed(layer, first_datum_shape(layer)),
-            lambda: guess(layer.lp.transform_param, base, source=p.source, by_name=True), batch)
+            lambda: guess(layer.lp.transform_param, layer.context.base_dir), batch)
         return data_and_label(layer, batch, item)
 
     def summary(self, layer):

@@ -10,6 +10,7 @@ import pytest
 
 import netdef
 from netbuild import field_layer, inputs_x
+from netdef.errors import ShapeError
 from netdef.graph import NetOptions
 
 
@@ -145,14 +146,14 @@ def test_relative_source_current_directory_first_then_prototxt_folder(tmp_path, 
 # -- absent sources: one warning, or a request for --input ---------------------------
 @pytest.mark.parametrize("params,want,assumed", [
     (['data_param { source: "gone/ilsvrc12_train_lmdb" batch_size: 8 backend: LMDB }',
-      "transform_param { crop_size: 227 }"], (8, 3, 227, 227), "3 channels (colour images), 227x227 from crop_size"),
-    (['data_param { source: "gone/mnist_train_lmdb" batch_size: 64 backend: LMDB }'], (64, 1, 28, 28),
-     'MNIST images (1x28x28): the source path says "mnist"'),
-    (['data_param { source: "gone/mnist_siamese_train_leveldb" batch_size: 64 }'], (64, 2, 28, 28),
-     'MNIST pairs images (2x28x28): the source path says "siamese"'),
+      "transform_param { crop_size: 227 }"], (8, 3, 227, 227),
+     "batch 8 from batch_size, 3 channels (colour images), 227x227 from crop_size"),
+    (['data_param { source: "gone/mnist_train_lmdb" batch_size: 64 backend: LMDB }',
+      "transform_param { crop_size: 28 mean_value: 1 mean_value: 2 }"], (64, 2, 28, 28),
+     "batch 64 from batch_size, 2 channels from the 2 mean_value entries, 28x28 from crop_size"),
     (['data_param { source: "gone/cifar10_train_lmdb" batch_size: 100 backend: LMDB }',
       'transform_param { mean_file: "{mean}" }'], (100, 3, 36, 36),
-     "channels from mean_file, 36x36 from mean_file"),
+     "batch 100 from batch_size, channels from mean_file, 36x36 from mean_file"),
 ])
 def test_absent_source_warns_once(sources, ref_data, params, want, assumed):
     warnings = []
@@ -162,7 +163,22 @@ def test_absent_source_warns_once(sources, ref_data, params, want, assumed):
     assert warnings == [
         f'<string>:1:1: layer "d" (Data): source "{source}" not found (looked in '
         f"{os.path.abspath(source)} and /nowhere/{source}); assuming data is {'x'.join(map(str, want))} "
-        f"({assumed}); pass --input data=N,C,H,W to set it"]
+        f"from the prototxt ({assumed}); pass --input data=N,C,H,W to set it"]
+
+
+@pytest.mark.parametrize("source", ["gone/mnist_train_lmdb", "gone/cifar10_train_lmdb", "gone/mnist_siamese_train_leveldb"])
+def test_absent_source_shape_never_comes_from_the_path_name(source):
+    """Without crop_size or a readable mean_file the image size is unknown, whatever the path says."""
+    text = layer("Data", [f'data_param {{ source: "{source}" batch_size: 64 }}'])
+    with pytest.raises(ShapeError, match=r"the prototxt gives no image size .*: pass --input data=64,C,H,W"):
+        shapes_of(text, [], base_dir="/nowhere")
+
+
+def test_absent_source_with_batch_override_says_so():
+    warnings = []
+    text = layer("Data", ['data_param { source: "gone/x_lmdb" batch_size: 64 }', "transform_param { crop_size: 5 }"])
+    assert shapes_of(text, warnings, base_dir="/nowhere", batch=2)["data"] == (2, 3, 5, 5)
+    assert "assuming data is 2x3x5x5 from the prototxt (batch 2 from --batch, " in warnings[0]
 
 
 def test_absent_image_list_assumes_is_color():
@@ -170,7 +186,7 @@ def test_absent_image_list_assumes_is_color():
     text = layer("ImageData", ['image_data_param { source: "gone.txt" is_color: false batch_size: 2 }',
                                "transform_param { crop_size: 10 }"])
     assert shapes_of(text, warnings) == {"data": (2, 1, 10, 10), "label": (2,)}
-    assert len(warnings) == 1 and "assuming data is 2x1x10x10 (10x10 from crop_size)" in warnings[0]
+    assert len(warnings) == 1 and "assuming data is 2x1x10x10 from the prototxt (batch 2 from batch_size, 10x10 from crop_size)" in warnings[0]
 
 
 def test_absent_source_without_warn_callback_is_quiet():

@@ -19,14 +19,26 @@ from netdef.errors import DataError
 from netdef.graph.state import is_train
 
 
+def check_param(param) -> None:
+    """The checks of Caffe's DataTransformer constructor on a TransformationParameter."""
+    if param.mean_file and len(param.mean_value):
+        raise DataError("cannot specify mean_file and mean_value at the same time",
+                        field="transform_param.mean_value")
+
+
+def check_mean_values(count: int, channels: int) -> None:
+    """Caffe: one mean_value for every channel, or one per channel."""
+    if count and count not in (1, channels):
+        raise DataError(f"give either 1 mean_value or as many as channels ({channels}); got {count}",
+                        field="transform_param.mean_value")
+
+
 class DataTransformer:
     """One layer's transform_param, applied item by item."""
 
     def __init__(self, param, phase: int, mean: np.ndarray | None = None,
                  rng: np.random.Generator | None = None):
-        if param.mean_file and len(param.mean_value):
-            raise DataError("cannot specify mean_file and mean_value at the same time",
-                            field="transform_param.mean_value")
+        check_param(param)
         self.crop = int(param.crop_size)
         self.scale = np.float32(param.scale)
         self.mirror = bool(param.mirror)
@@ -54,9 +66,7 @@ class DataTransformer:
             raise DataError(f"mean_file is {'x'.join(map(str, self.mean.shape))} but the item is "
                             f"{'x'.join(map(str, chw))}; the mean must match the uncropped item",
                             field="transform_param.mean_file")
-        if self.mean_values and len(self.mean_values) not in (1, c):
-            raise DataError(f"give either 1 mean_value or as many as channels ({c}); "
-                            f"got {len(self.mean_values)}", field="transform_param.mean_value")
+        check_mean_values(len(self.mean_values), c)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """(C, H, W) uint8 or float32 -> transformed (C, h, w) float32."""

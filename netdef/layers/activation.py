@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 
 from netdef.layers.registry import register
-from netdef.layers.spec import Blob, Count, LayerSpec, check, fmt_shape
-from netdef.proto import caffe_pb2
+from netdef.layers.spec import Blob, Count, LayerSpec, check, filler, fmt_shape
 
 
 def _num(v: float) -> str:
@@ -58,10 +57,9 @@ class PReLU(Neuron):
 
     def blobs(self, layer, bottoms):
         p = layer.param
-        # Caffe's default slope is 0.25, not the usual constant 0.
-        filler = p.filler if p.HasField("filler") else caffe_pb2.FillerParameter(type="constant", value=0.25)
         shape = () if p.channel_shared else (bottoms[0][1],)
-        return [Blob("weight", shape, filler)]
+        # Caffe's default slope is 0.25, not the usual constant 0.
+        return [Blob("weight", shape, filler(p, "filler", default_value=0.25))]
 
     def summary(self, layer):
         return "shared" if layer.param.channel_shared else ""

@@ -6,7 +6,7 @@ from math import prod
 
 from netdef.layers.geometry import Window, conv_out, conv_window, deconv_out
 from netdef.layers.registry import register
-from netdef.layers.spec import Blob, Count, LayerSpec, Shape, canonical_axis, check, fmt_shape
+from netdef.layers.spec import Blob, Count, LayerSpec, Shape, canonical_axis, check, filler, fmt_shape
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,6 @@ def _check_groups(g: ConvGeometry) -> None:
           f"group {g.group} does not divide num_output {g.num_output}", "group")
 
 
-def _filler(p, name: str):
-    return getattr(p, name) if p.HasField(name) else None
-
-
 @register
 class Convolution(LayerSpec):
     type = "Convolution"
@@ -92,9 +88,9 @@ class Convolution(LayerSpec):
     def blobs(self, layer, bottoms):
         g = layer.attrs
         shape = (g.num_output, g.channels // g.group) + g.window.kernel
-        blobs = [Blob("weight", shape, _filler(layer.param, "weight_filler"))]
+        blobs = [Blob("weight", shape, filler(layer.param, "weight_filler"))]
         if g.bias_term:
-            blobs.append(Blob("bias", (g.num_output,), _filler(layer.param, "bias_filler")))
+            blobs.append(Blob("bias", (g.num_output,), filler(layer.param, "bias_filler")))
         return blobs
 
     def macs(self, layer, bottoms, tops):

@@ -137,9 +137,10 @@ def transformed(layer, chw: tuple[int, int, int], assumed: bool = False) -> tupl
 
 
 def check_transform_param(layer) -> None:
-    t = layer.lp.transform_param
-    check(not (t.mean_file and len(t.mean_value)),
-          "cannot specify mean_file and mean_value at the same time", "transform_param.mean_value")
+    from netdef.data.transform import check_param
+
+    with as_shape_error():
+        check_param(layer.lp.transform_param)
 
 
 def _transform_summary(layer, batch: int, extra: str = "") -> str:
@@ -263,12 +264,11 @@ class WindowData(_Source):
         def read():
             from netdef.data.lists import read_window_file
             from netdef.data.sources import find
+            from netdef.data.transform import check_mean_values
 
             path = find(p.source, layer.context.base_dir, "window file")
             channels = read_window_file(path, p.root_folder, p.fg_threshold, p.bg_threshold).channels
-            n = len(t.mean_value)
-            check(n in (0, 1, channels), f"give either 1 mean_value or as many as channels "
-                                         f"({channels}); got {n}", "transform_param.mean_value")
+            check_mean_values(len(t.mean_value), channels)
             return channels, t.crop_size, t.crop_size
 
         item = item_from_source(layer, read, lambda: guess(t, None, channels=3), batch)

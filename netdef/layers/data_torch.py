@@ -15,7 +15,7 @@ import torch
 from netdef.layers.fillers_torch import fill
 from netdef.layers.base_torch import CaffeLayer
 from netdef.errors import BackendError, DataError
-from netdef.layers.spec import fmt_shape
+from netdef.layers.spec import fmt_shape, legacy_4d
 
 
 class Input(CaffeLayer):
@@ -213,8 +213,7 @@ class HDF5Output(CaffeLayer):
         from netdef.data import hdf5
 
         def legacy(t):  # Caffe reshapes to num x channels x height x width
-            shape = tuple(t.shape) + (1,) * (4 - t.dim())
-            return t.detach().to("cpu", torch.float32).reshape(shape).numpy()
+            return t.detach().to("cpu", torch.float32).reshape(legacy_4d(tuple(t.shape))).numpy()
 
         hdf5.save(self.file_name, {"data": legacy(data), "label": legacy(label)})
         return ()

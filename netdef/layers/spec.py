@@ -139,5 +139,27 @@ def canonical_axis(axis: int, num_axes: int, what: str = "axis", field: str | No
     return axis + num_axes if axis < 0 else axis
 
 
+def legacy_4d(shape: Shape, from_end: bool = False) -> Shape | None:
+    """Caffe's 4-D view (num, channels, height, width) of a blob of at most 4 axes; None
+    for more. Missing axes are 1: trailing ones, as num()..width() read a blob, or with
+    `from_end` leading ones, as LegacyShape(-4..-1) compares stored blobs (a bias 1x1x1xN)."""
+    if len(shape) > 4:
+        return None
+    pad = (1,) * (4 - len(shape))
+    return pad + tuple(shape) if from_end else tuple(shape) + pad
+
+
+def filler(p, field: str, default_value: float | None = None):
+    """The FillerParameter `field` of message p if set; else Caffe's default for it:
+    constant `default_value` (None: Caffe's default FillerParameter, constant 0)."""
+    from netdef.proto import caffe_pb2
+
+    if p.HasField(field):
+        return getattr(p, field)
+    if default_value is None:
+        return None
+    return caffe_pb2.FillerParameter(type="constant", value=default_value)
+
+
 def fmt_shape(shape: Shape) -> str:
     return "x".join(str(d) for d in shape) if shape else "scalar"

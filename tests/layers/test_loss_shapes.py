@@ -127,12 +127,12 @@ def test_infogain_unreadable_or_inconsistent_source(tmp_path):
     with pytest.raises(ShapeError) as info:
         netdef.infer_shapes(netdef.open_net(str(path)))
     assert re.search(rf'net.prototxt:{field_line(text, "source")}:\d+: layer "L" \(InfogainLoss\): '
-                     r'cannot read ".*H.binaryproto" as a BlobProto', str(info.value))
+                     r'cannot read infogain matrix ".*H.binaryproto": not a valid BlobProto', str(info.value))
     blob = caffe_pb2.BlobProto()
     blob.shape.dim.extend([4, 4])
     blob.data.extend([1.0] * 15)
     (tmp_path / "H.binaryproto").write_bytes(blob.SerializeToString())
-    with pytest.raises(ShapeError, match=r'"\S*H.binaryproto" as a BlobProto: the blob has shape 4x4 \(16 values\) but its data holds 15'):
+    with pytest.raises(ShapeError, match=r'infogain matrix "\S*H.binaryproto": the blob has shape 4x4 \(16 values\) but its data holds 15'):
         netdef.infer_shapes(netdef.open_net(str(path)))
 
 

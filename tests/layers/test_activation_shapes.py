@@ -7,15 +7,11 @@ import pytest
 
 import netdef
 from netdef.errors import GraphError, ShapeError
+from layer_rows import LayerRow, check_layer_row, layer_rows, layer_shapes
 from netbuild import layer_l, line_of, row_ids
 
 
 net_text = layer_l
-
-
-def layer_shapes(layer: str, *bottoms, phase: str = "TEST"):
-    net = netdef.open_net(net_text(layer, *bottoms), phase=phase)
-    return netdef.infer_shapes(net).layer("l")
 
 
 def shape_error(text: str, phase: str = "TEST") -> str:
@@ -24,44 +20,40 @@ def shape_error(text: str, phase: str = "TEST") -> str:
     return str(info.value)
 
 
-
-
 _ids = row_ids
 
 
 N4 = (2, 3, 4, 5)
 
-# (layer body, bottom shapes, top shape, parameter blob shapes)
+# (layer body, bottom shapes, top shapes, parameter blob shapes)
 ROWS = [
-    ('type: "ReLU"', [N4], N4, []),
-    ('type: "ReLU" relu_param { negative_slope: 0.1 }', [(7,)], (7,), []),
-    ('type: "ReLU"', [()], (), []),
-    ('type: "PReLU"', [N4], N4, [(3,)]),
-    ('type: "PReLU" prelu_param { channel_shared: true }', [N4], N4, [()]),
-    ('type: "PReLU"', [(8, 10)], (8, 10), [(10,)]),
-    ('type: "ELU" elu_param { alpha: 0.5 }', [N4], N4, []),
-    ('type: "Sigmoid"', [(4, 6)], (4, 6), []),
-    ('type: "TanH"', [N4], N4, []),
-    ('type: "AbsVal"', [N4], N4, []),
-    ('type: "BNLL"', [(1, 1, 1)], (1, 1, 1), []),
-    ('type: "Power" power_param { power: 2 scale: 0.5 shift: 1 }', [N4], N4, []),
-    ('type: "Exp" exp_param { base: 2 }', [N4], N4, []),
-    ('type: "Exp" exp_param { base: 1 }', [N4], N4, []),  # log(1) = 0 is fine for Exp
-    ('type: "Log" log_param { base: 10 }', [N4], N4, []),
-    ('type: "Threshold" threshold_param { threshold: 0.3 }', [N4], N4, []),
-    ('type: "Clip" clip_param { min: -1 max: 1 }', [N4], N4, []),
-    ('type: "Clip"', [N4], N4, []),  # Caffe parses a Clip without clip_param (clips to [0, 0])
-    ('type: "Swish" swish_param { beta: 1.5 }', [N4], N4, []),
-    ('type: "Dropout" dropout_param { dropout_ratio: 0.3 }', [(10, 4096)], (10, 4096), []),
+    LayerRow('type: "ReLU"', [N4], [N4], []),
+    LayerRow('type: "ReLU" relu_param { negative_slope: 0.1 }', [(7,)], [(7,)], []),
+    LayerRow('type: "ReLU"', [()], [()], []),
+    LayerRow('type: "PReLU"', [N4], [N4], [(3,)]),
+    LayerRow('type: "PReLU" prelu_param { channel_shared: true }', [N4], [N4], [()]),
+    LayerRow('type: "PReLU"', [(8, 10)], [(8, 10)], [(10,)]),
+    LayerRow('type: "ELU" elu_param { alpha: 0.5 }', [N4], [N4], []),
+    LayerRow('type: "Sigmoid"', [(4, 6)], [(4, 6)], []),
+    LayerRow('type: "TanH"', [N4], [N4], []),
+    LayerRow('type: "AbsVal"', [N4], [N4], []),
+    LayerRow('type: "BNLL"', [(1, 1, 1)], [(1, 1, 1)], []),
+    LayerRow('type: "Power" power_param { power: 2 scale: 0.5 shift: 1 }', [N4], [N4], []),
+    LayerRow('type: "Exp" exp_param { base: 2 }', [N4], [N4], []),
+    LayerRow('type: "Exp" exp_param { base: 1 }', [N4], [N4], []),  # log(1) = 0 is fine for Exp
+    LayerRow('type: "Log" log_param { base: 10 }', [N4], [N4], []),
+    LayerRow('type: "Threshold" threshold_param { threshold: 0.3 }', [N4], [N4], []),
+    LayerRow('type: "Clip" clip_param { min: -1 max: 1 }', [N4], [N4], []),
+    LayerRow('type: "Clip"', [N4], [N4], []),  # Caffe parses a Clip without clip_param (clips to [0, 0])
+    LayerRow('type: "Swish" swish_param { beta: 1.5 }', [N4], [N4], []),
+    LayerRow('type: "Dropout" dropout_param { dropout_ratio: 0.3 }', [(10, 4096)], [(10, 4096)], []),
 ]
 
 
-@pytest.mark.parametrize("layer, bottoms, top, params", ROWS, ids=_ids(ROWS))
-def test_shapes(layer, bottoms, top, params):
-    ls = layer_shapes(layer, *bottoms)
-    assert ls.top_shapes == [top]
-    assert [b.shape for b in ls.blobs] == params
-    assert ls.macs == 0
+@layer_rows(ROWS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_rows(row, dtype):
+    assert check_layer_row(row, dtype=dtype).macs == 0
 
 
 def test_dropout_ratio_one_is_fine_in_test():
@@ -165,18 +157,6 @@ def test_neuron_takes_one_bottom():
 
 def _compile(layer, *bottoms, phase="TEST", **kwargs):
     return netdef.load(net_text(layer, *bottoms), phase=phase, **kwargs)
-
-
-@pytest.mark.parametrize("layer, bottoms, top, params", ROWS, ids=_ids(ROWS))
-@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
-def test_torch_matches_infer(layer, bottoms, top, params, dtype_name):
-    torch = pytest.importorskip("torch")
-    dtype = getattr(torch, dtype_name)
-    net = _compile(layer, *bottoms, dtype=dtype, seed=0)
-    inputs = {f"x{i}": torch.rand(s, dtype=dtype) + 0.1 for i, s in enumerate(bottoms)}  # > 0 for Log
-    y = net(**inputs)["y"]
-    assert tuple(y.shape) == top and y.dtype == dtype
-    assert [tuple(t.shape) for t in net.params().get("l", [])] == params
 
 
 DROPOUT = 'type: "Dropout" dropout_param { dropout_ratio: 0.3 }'

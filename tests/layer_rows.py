@@ -39,7 +39,7 @@ class LayerRow:
     blobs: list[Shape] | None = None         # expected parameter blob shapes (None: not checked)
     macs: int | None = None                  # expected MACs (None: not checked)
     phase: str = "TEST"
-    feed: Callable | None = field(default=None, compare=False)  # (torch, dtype) -> {blob: tensor}
+    feed: Callable | None = field(default=None, compare=False)  # (row, torch, dtype) -> {blob: tensor}
     run: bool = True                         # False: the forward needs more than the row gives
 
     @property
@@ -85,10 +85,14 @@ def check_layer_row(row: LayerRow, run: bool = True, dtype: str = "float32"):
     return ls
 
 
+def row_text(layer: str, *bottoms: Shape, tops: int = 1) -> str:
+    """The net of a row without expectations: Input blobs b0, b1, ... then layer "l"."""
+    return LayerRow(layer, list(bottoms), [()] * tops).text()
+
+
 def layer_shapes(layer: str, *bottoms: Shape, phase: str = "TEST", tops: int = 1):
     """The LayerShapes of layer "l" (`tops` tops) over Input blobs of shapes `bottoms`."""
-    row = LayerRow(layer, list(bottoms), [()] * tops, phase=phase)
-    return netdef.infer_shapes(netdef.open_net(row.text(), phase=phase)).layer(LAYER)
+    return netdef.infer_shapes(netdef.open_net(row_text(layer, *bottoms, tops=tops), phase=phase)).layer(LAYER)
 
 
 def check_layer_rows(rows: list[LayerRow], run: bool = True) -> set[str]:
@@ -109,7 +113,7 @@ def _check_forward(row: LayerRow, ls, dtype_name: str) -> None:
     torch = pytest.importorskip("torch")
     dtype = getattr(torch, dtype_name)
     net = netdef.load(row.text(), phase=row.phase, dtype=dtype, seed=0)
-    feed = row.feed(torch, dtype) if row.feed else default_feed(row, torch, dtype)
+    feed = (row.feed or default_feed)(row, torch, dtype)
     out = net(**feed)
     for top, want in zip(ls.layer.tops, row.tops):
         got = out[top]

@@ -127,9 +127,10 @@ def _check_forward(row: LayerRow, ls, dtype_name: str) -> None:
 
 
 def family_rows() -> list[LayerRow]:
-    """Every LayerRow list of the family test files (tests/layers/test_*.py)."""
+    """Every LayerRow list of the family test files (tests/layers, tests/data)."""
     rows: list[LayerRow] = []
-    for path in sorted((pathlib.Path(__file__).parent / "layers").glob("test_*.py")):
+    here = pathlib.Path(__file__).parent
+    for path in sorted([*(here / "layers").glob("test_*.py"), *(here / "data").glob("test_*.py")]):
         if "LayerRow" not in path.read_text():
             continue
         spec = importlib.util.spec_from_file_location(f"_rows_{path.stem}", path)

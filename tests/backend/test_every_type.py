@@ -1,5 +1,6 @@
 """Every registered layer type has a torch implementation, and for every type some
-net runs in which the real output shapes equal the front end's inferred shapes."""
+net runs in which the real output shapes equal the front end's inferred shapes:
+the family test files' rows, the reference layer cases, and nets over real data."""
 from __future__ import annotations
 
 import sys
@@ -88,8 +89,21 @@ def data_nets(tmp_path, monkeypatch):
         f'layer {{ name: "o" type: "HDF5Output" bottom: "x" bottom: "y" hdf5_output_param {{ file_name: "{tmp_path}/o.h5" }} }}')
 
 
+def first_row_per_type() -> list:
+    """One row of each type the family test files list (tests/layer_rows.py)."""
+    from layer_rows import family_rows
+
+    first = {}
+    for row in family_rows():
+        first.setdefault(row.type, row)
+    return list(first.values())
+
+
 def test_every_type_runs_with_its_inferred_shapes(tmp_path, monkeypatch):
-    seen: set[str] = set()
+    from layer_rows import check_layer_rows
+
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "fixtures"))  # the Python layer's modules
+    seen = check_layer_rows(first_row_per_type())
     for name in layer_cases():
         module, out = run_case_net(name)
         seen |= check_shapes(module, out)

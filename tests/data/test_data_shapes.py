@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import netdef
+from layer_rows import LayerRow, check_layer_row, layer_rows
 from netbuild import field_layer, inputs_x
 from netdef.errors import ShapeError
 from netdef.graph import NetOptions
@@ -88,15 +89,22 @@ def _fmt(params, sources, ref_data):
             for p in params]
 
 
-@pytest.mark.parametrize("params,tops,want", [
-    (["dummy_data_param { shape { dim: 2 dim: 3 } }"], ("a",), {"a": (2, 3)}),
-    (["dummy_data_param { shape { dim: 2 } shape { dim: 4 dim: 1 } }"], ("a", "b"), {"a": (2,), "b": (4, 1)}),
-    (["dummy_data_param { shape { dim: 5 } }"], ("a", "b"), {"a": (5,), "b": (5,)}),
-    (["dummy_data_param { num: 2 channels: 3 height: 4 width: 5 num: 6 }"], ("a", "b"),
-     {"a": (2, 3, 4, 5), "b": (6, 3, 4, 5)}),
-])
-def test_dummy_data_shapes(params, tops, want):
-    assert shapes_of(layer("DummyData", params, tops)) == want
+ROWS = [  # source-less data layers, on the shared row harness
+    LayerRow("type: \"DummyData\" dummy_data_param { shape { dim: 2 dim: 3 } }", [], [(2, 3)]),
+    LayerRow("type: \"DummyData\" dummy_data_param { shape { dim: 2 } shape { dim: 4 dim: 1 } }", [],
+             [(2,), (4, 1)]),
+    LayerRow("type: \"DummyData\" dummy_data_param { shape { dim: 5 } }", [], [(5,), (5,)]),
+    LayerRow("type: \"DummyData\" dummy_data_param { num: 2 channels: 3 height: 4 width: 5 num: 6 }", [],
+             [(2, 3, 4, 5), (6, 3, 4, 5)]),
+    LayerRow("type: \"Input\" input_param { shape { dim: 2 dim: 3 } }", [], [(2, 3)], run=False),  # fed only
+    LayerRow("type: \"HDF5Output\" hdf5_output_param { file_name: \"/dev/null\" }", [(2, 3), (2,)], [],
+             run=False),  # writes a file
+]
+
+
+@layer_rows(ROWS)
+def test_rows(row):
+    check_layer_row(row)
 
 
 def test_hdf5_output_has_no_tops():

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from netdef.errors import GraphError, NetdefError, Where, did_you_mean
-from netdef.graph.net import Layer, LayerContext, Net, NetOptions
+from netdef.graph.net import Layer, Net, NetOptions
 from netdef.graph.state import included, merge_state
 from netdef.layers import registry
 from netdef.parse.locate import SourceMap
@@ -17,7 +17,7 @@ def build_net(param: caffe_pb2.NetParameter, source: SourceMap | None = None, *,
               options=options or NetOptions())
     for index, lp in _filter(param, state, source):
         layer = Layer(index=len(net.layers), lp=lp, spec=None, where=_where(source, index),
-                      net=net, source_index=index, context=LayerContext.resolve(lp, state, net.options))
+                      net=net, source_index=index)  # its LayerContext is resolved from the net
         try:
             layer.spec = registry.get(lp.type)
             _check_counts(layer)

@@ -67,6 +67,10 @@ class Layer:
     context: LayerContext = None      # phase and caller's options, resolved for this layer
     attrs: object = None              # what spec.resolve derived (set by the shapes pass)
 
+    def __post_init__(self):
+        if self.context is None and self.net is not None:
+            self.context = LayerContext.resolve(self.lp, self.net.state, self.net.options)
+
     @property
     def name(self) -> str:
         return self.lp.name

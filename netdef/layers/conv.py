@@ -58,6 +58,13 @@ def conv_geometry(layer, bottoms: list[Shape]) -> ConvGeometry:
     return ConvGeometry(axis, first[axis], p.num_output, p.group, conv_window(p, num_spatial), p.bias_term)
 
 
+def _geometry(layer, bottoms: list[Shape]):
+    """(channel axis, window): the older spelling, kept for code written against it;
+    new code reads `layer.attrs` (the ConvGeometry the shapes pass resolved)."""
+    g = conv_geometry(layer, bottoms)
+    return g.axis, g.window
+
+
 def _check_groups(g: ConvGeometry) -> None:
     check(g.num_output > 0, f"num_output must be positive, got {g.num_output}", "num_output")
     check(g.group > 0, f"group must be positive, got {g.group}", "group")

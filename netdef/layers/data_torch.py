@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from netdef.backend.fillers import fill
-from netdef.backend.layer import CaffeLayer
+from netdef.layers.fillers_torch import fill
+from netdef.layers.base_torch import CaffeLayer
 from netdef.errors import BackendError, DataError
-from netdef.layers.spec import fmt_shape
+from netdef.layers.spec import fmt_shape, legacy_4d
 
 
 class Input(CaffeLayer):
@@ -37,7 +37,7 @@ class _Source(CaffeLayer):
         self.tops = list(layer.tops)
         self.top_shapes = [tuple(s) for s in shapes.top_shapes]
         self.batch = self.top_shapes[0][0] if self.top_shapes[0] else 1
-        self.base_dir = layer.net.options.base_dir
+        self.base_dir = layer.context.base_dir
         self.layer = layer
         seed = int(torch.randint(0, 2**62, (1,)).item())  # once, at set-up
         self.rng = np.random.default_rng(seed)
@@ -226,8 +226,7 @@ class HDF5Output(CaffeLayer):
         from netdef.data import hdf5
 
         def legacy(t):  # Caffe reshapes to num x channels x height x width
-            shape = tuple(t.shape) + (1,) * (4 - t.dim())
-            return t.detach().to("cpu", torch.float32).reshape(shape).numpy()
+            return t.detach().to("cpu", torch.float32).reshape(legacy_4d(tuple(t.shape))).numpy()
 
         hdf5.save(self.file_name, {"data": legacy(data), "label": legacy(label)})
         return ()

@@ -72,10 +72,14 @@ def layer_rows(rows: list[LayerRow]):
 
 
 def check_layer_row(row: LayerRow, run: bool = True, dtype: str = "float32"):
-    """The shapes pass gives the row's tops, blobs and MACs; then (if `run` and torch is
-    there) the compiled layer's real tops and parameters have those shapes too.
+    """The shapes pass gives the row's tops, blobs and MACs (with the layers cut off from
+    their net, so a rule that reaches for it fails); then (if `run` and torch is there)
+    the compiled layer's real tops and parameters have those shapes too.
     Returns the layer's LayerShapes for further checks."""
-    ls = netdef.infer_shapes(netdef.open_net(row.text(), phase=row.phase)).layer(LAYER)
+    net = netdef.open_net(row.text(), phase=row.phase)
+    for layer in net.layers:
+        layer.net = None  # a rule sees its parameters, bottom shapes and context, never the net
+    ls = netdef.infer_shapes(net).layer(LAYER)
     assert ls.top_shapes == list(row.tops), f"{row.id}: inferred tops {ls.top_shapes}"
     if row.blobs is not None:
         assert [b.shape for b in ls.blobs] == list(row.blobs), f"{row.id}: blobs"

@@ -23,6 +23,7 @@ import pytest
 
 import netdef
 from netbuild import input_layer
+from netdef.errors import NetdefError
 
 Shape = tuple[int, ...]
 LAYER = "l"  # the layer under test; its inputs are b0, b1, ... and its top y (or y0, y1, ...)
@@ -71,10 +72,14 @@ def layer_rows(rows: list[LayerRow]):
 
 
 def check_layer_row(row: LayerRow, run: bool = True, dtype: str = "float32"):
-    """The shapes pass gives the row's tops, blobs and MACs; then (if `run` and torch is
-    there) the compiled layer's real tops and parameters have those shapes too.
+    """The shapes pass gives the row's tops, blobs and MACs (with the layers cut off from
+    their net, so a rule that reaches for it fails); then (if `run` and torch is there)
+    the compiled layer's real tops and parameters have those shapes too.
     Returns the layer's LayerShapes for further checks."""
-    ls = netdef.infer_shapes(netdef.open_net(row.text(), phase=row.phase)).layer(LAYER)
+    net = netdef.open_net(row.text(), phase=row.phase)
+    for layer in net.layers:
+        layer.net = None  # a rule sees its parameters, bottom shapes and context, never the net
+    ls = netdef.infer_shapes(net).layer(LAYER)
     assert ls.top_shapes == list(row.tops), f"{row.id}: inferred tops {ls.top_shapes}"
     if row.blobs is not None:
         assert [b.shape for b in ls.blobs] == list(row.blobs), f"{row.id}: blobs"
@@ -93,6 +98,26 @@ def row_text(layer: str, *bottoms: Shape, tops: int = 1) -> str:
 def layer_shapes(layer: str, *bottoms: Shape, phase: str = "TEST", tops: int = 1):
     """The LayerShapes of layer "l" (`tops` tops) over Input blobs of shapes `bottoms`."""
     return netdef.infer_shapes(netdef.open_net(row_text(layer, *bottoms, tops=tops), phase=phase)).layer(LAYER)
+
+
+_ANY = object()
+
+
+def check_layer_error(layer: str, bottoms: list[Shape], words: str, field=_ANY, tops: int = 1,
+                      phase: str = "TEST", error: type = NetdefError) -> str:
+    """Layer "l" over `bottoms` is refused: an `error` located on the layer's line
+    (`<string>:<line>:`), naming `layer "l" (Type)`, containing `words`, pointing at
+    `field` (when given). Returns the message."""
+    text = row_text(layer, *bottoms, tops=tops)
+    with pytest.raises(error) as info:
+        netdef.infer_shapes(netdef.open_net(text, phase=phase))
+    err, message = info.value, str(info.value)
+    assert words in message, message
+    assert f'layer "{LAYER}" ({layer.split(chr(34))[1]})' in message, message
+    assert message.startswith(f"<string>:{len(bottoms) + 2}:"), message  # the layer's line
+    if field is not _ANY:
+        assert err.field == field, (err.field, message)
+    return message
 
 
 def check_layer_rows(rows: list[LayerRow], run: bool = True) -> set[str]:

@@ -82,8 +82,9 @@ class CaffeNet(nn.Module):
     def _share(self, ls: LayerShapes, module: nn.Module) -> None:
         """`param { name: }`: the blobs the shapes pass found shared use their owner's tensor."""
         for blob_name, share in zip(module.blob_names, ls.shares):
-            if share is not None:
-                owner = self._modules[self._steps[share.owner_layer].key]
+            if share is not None:  # the owner is an earlier layer, or this one (two equal names)
+                own = share.owner_layer == ls.layer.index
+                owner = module if own else self._modules[self._steps[share.owner_layer].key]
                 module.share_blob(blob_name, owner, owner.blob_names[share.owner_blob])
 
     # -- access in Caffe's terms -----------------------------------------------

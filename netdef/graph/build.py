@@ -17,7 +17,7 @@ def build_net(param: caffe_pb2.NetParameter, source: SourceMap | None = None, *,
               options=options or NetOptions())
     for index, lp in _filter(param, state, source):
         layer = Layer(index=len(net.layers), lp=lp, spec=None, where=_where(source, index),
-                      net=net, source_index=index)  # its LayerContext is resolved from the net
+                      net=net, source_index=index)
         try:
             layer.spec = registry.get(lp.type)
             _check_counts(layer)

@@ -64,13 +64,15 @@ class Scale(LayerSpec):
     tops = Count.exactly(1)
     impl = "scale_torch:Scale"
 
+    def resolve(self, layer, bottoms):
+        return operand(layer, bottoms, "scale")  # (axis, operand shape)
+
     def infer(self, layer, bottoms):
-        operand(layer, bottoms, "scale")
         return [bottoms[0]]
 
     def blobs(self, layer, bottoms):
         p = layer.param
-        _, shape = operand(layer, bottoms, "scale")
+        _, shape = layer.attrs
         blobs = []
         if len(bottoms) == 1:  # with two bottoms the scale is bottom 1: no blob
             blobs.append(Blob("weight", shape, filler(p, "filler", default_value=1.0)))
@@ -95,14 +97,16 @@ class Bias(LayerSpec):
     tops = Count.exactly(1)
     impl = "scale_torch:Bias"
 
+    def resolve(self, layer, bottoms):
+        return operand(layer, bottoms, "bias")  # (axis, operand shape)
+
     def infer(self, layer, bottoms):
-        operand(layer, bottoms, "bias")
         return [bottoms[0]]
 
     def blobs(self, layer, bottoms):
         if len(bottoms) > 1:
             return []
-        _, shape = operand(layer, bottoms, "bias")
+        _, shape = layer.attrs
         return [Blob("bias", shape, filler(layer.param, "filler"))]
 
     def summary(self, layer):

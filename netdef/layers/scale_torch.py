@@ -4,18 +4,15 @@ from __future__ import annotations
 import torch
 
 from netdef.layers.base_torch import CaffeLayer
-from netdef.layers.scale import operand
 
 
 class _Broadcast(CaffeLayer):
     """Lines the operand up with bottom 0's axes [axis, axis + operand.ndim) by
     appending singleton axes for the rest; leading axes broadcast by themselves."""
 
-    what = ""
-
     def setup(self, layer, shapes):
         x = shapes.bottom_shapes[0]
-        axis, shape = operand(layer, shapes.bottom_shapes, self.what)
+        axis, shape = layer.attrs  # the operand's place, resolved by the shapes pass
         self.trailing = (1,) * (len(x) - axis - len(shape))
 
     def _lined_up(self, t: torch.Tensor) -> torch.Tensor:
@@ -23,8 +20,6 @@ class _Broadcast(CaffeLayer):
 
 
 class Scale(_Broadcast):
-    what = "scale"
-
     def setup(self, layer, shapes):
         super().setup(layer, shapes)
         self.bias_term = layer.param.bias_term
@@ -37,7 +32,5 @@ class Scale(_Broadcast):
 
 
 class Bias(_Broadcast):
-    what = "bias"
-
     def forward(self, x, bias=None):  # x (N, C, ...); bias: bottom 1 or the `bias` blob
         return x + self._lined_up(self.bias if bias is None else bias)

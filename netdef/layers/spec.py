@@ -16,6 +16,9 @@ front end and the backend need to know about a type is declared on it:
         def blobs(self, layer, bottoms): ...    # parameter blobs, Caffe's order
         def macs(self, layer, bottoms, tops): ...
 
+A rule sees the layer's parameters (`layer.param`, `layer.lp`), its bottom
+shapes, `layer.context` (phase, --batch, --input, base folder: resolved once by
+the graph builder) and `layer.attrs` (what `resolve` derived) -- never the net.
 Rule methods raise `ShapeError(message, field=...)` without layer context;
 the shapes pass adds `file:line:col: layer "x" (Type)`.
 """

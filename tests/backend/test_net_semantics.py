@@ -90,6 +90,18 @@ def test_permissive_sharing_needs_equal_counts():
         netdef.infer_shapes(netdef.open_net(text))
 
 
+def test_a_layer_may_share_a_blob_with_itself():
+    """Two param specs of one layer with one name: a Scale whose (1,) scale and (1,) bias
+    are named alike uses one tensor for both (filled once, by the first blob's filler)."""
+    text = (input_layer("in", "x", (2, 1)) + "\n"
+            'layer { name: "s" type: "Scale" bottom: "x" top: "y" param { name: "k" } param { name: "k" }\n'
+            '  scale_param { bias_term: true filler { type: "constant" value: 3 } } }\n')
+    net = netdef.load(text)
+    scale, bias = net.params()["s"]
+    assert scale is bias and scale.item() == 3.0
+    torch.testing.assert_close(net(x=torch.ones(2, 1))["y"], torch.full((2, 1), 6.0))
+
+
 def test_loss_is_the_weighted_sum_of_loss_tops():
     text = (input_layer("in", "x", (4, 3)) + "\n" + input_layer("lab", "label", (4,)) + "\n"
             'layer { name: "l1" type: "SoftmaxWithLoss" bottom: "x" bottom: "label" top: "l1" }\n'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import netdef
-from layer_rows import LayerRow, check_layer_row, layer_rows
+from layer_rows import LayerRow, check_layer_error, check_layer_row, layer_rows
 from netdef.errors import ShapeError
 
 N4 = (2, 3, 9, 9)
@@ -61,8 +61,7 @@ def test_summary(layer, summary):
     (conv("num_output: 4 kernel_size: 3 axis: 1"), [(2, 3)], "needs at least one spatial axis"),
 ])
 def test_errors(layer, bottoms, words):
-    with pytest.raises(ShapeError, match=words.replace("(", r"\(").replace(")", r"\)")):
-        netdef.infer_shapes(netdef.open_net(LayerRow(layer, bottoms, [()] * len(bottoms)).text()))
+    check_layer_error(layer, bottoms, words, tops=len(bottoms), error=ShapeError)
 
 
 def test_geometry_is_resolved_once_and_shared_with_the_torch_setup():

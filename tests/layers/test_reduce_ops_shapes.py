@@ -4,8 +4,7 @@ from __future__ import annotations
 import pytest
 
 import netdef
-from layer_rows import LAYER, LayerRow, check_layer_row, layer_rows, layer_shapes, row_text
-from netdef.errors import NetdefError
+from layer_rows import LayerRow, check_layer_error, check_layer_row, layer_rows, row_text
 
 ROWS = [
     # Reduction keeps the axes before `axis`; the default axis 0 leaves a scalar
@@ -51,13 +50,7 @@ ERRORS = [
 
 @pytest.mark.parametrize("body, bottoms, field, words", ERRORS, ids=[e[3][:40] for e in ERRORS])
 def test_error_messages(body, bottoms, field, words):
-    with pytest.raises(NetdefError) as info:
-        layer_shapes(body, *bottoms)
-    err, message = info.value, str(info.value)
-    assert words in message
-    assert f'layer "{LAYER}" ({body.split(chr(34))[1]})' in message
-    assert message.startswith(f"<string>:{len(bottoms) + 2}:"), message
-    assert err.field == field
+    check_layer_error(body, bottoms, words, field)
 
 
 def _run(body, x, **kw):

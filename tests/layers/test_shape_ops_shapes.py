@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 
 import netdef
-from layer_rows import LAYER, LayerRow, check_layer_row, layer_rows, layer_shapes, row_text
+from layer_rows import LAYER, LayerRow, check_layer_error, check_layer_row, layer_rows, row_text
 from netdef.errors import NetdefError
 
 ROWS = [
@@ -190,15 +190,7 @@ ERRORS = [
 
 @pytest.mark.parametrize("body, bottoms, field, words", ERRORS, ids=[e[3][:40] for e in ERRORS])
 def test_error_messages(body, bottoms, field, words):
-    with pytest.raises(NetdefError) as info:
-        layer_shapes(body, *bottoms)
-    err, message = info.value, str(info.value)
-    kind = body.split('"')[1]
-    assert words in message
-    assert f'layer "{LAYER}" ({kind})' in message
-    line = len(bottoms) + 2  # the layer under test is the last line
-    assert message.startswith(f"<string>:{line}:"), message
-    assert err.field == field
+    check_layer_error(body, bottoms, words, field)
 
 
 # -- torch ---------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from netdef.errors import GraphError, NetdefError, Where, did_you_mean
-from netdef.graph.net import Layer, Net, NetOptions
+from netdef.graph.net import AUTOMATIC, Layer, Net, NetOptions
 from netdef.graph.state import included, merge_state
 from netdef.layers import registry
 from netdef.parse.locate import SourceMap
@@ -57,7 +57,8 @@ def _check_counts(layer: Layer) -> None:
         raise GraphError(f"takes {spec.bottoms.describe()} bottom blob(s), got {nb}"
                          + (f" ({', '.join(lp.bottom)})" if nb else ""), field="bottom")
     if spec.auto_tops and nt < spec.tops.min:
-        layer.auto_tops = [f"({layer.name} auto top {i})" for i in range(nt, spec.tops.min)]
+        # Caffe's AppendTop names these "(automatic)"; no later layer can read them.
+        layer.auto_tops = [AUTOMATIC] * (spec.tops.min - nt)
         nt = spec.tops.min
     want = spec.tops
     if want.same_as_bottoms:
@@ -100,7 +101,7 @@ def _resolve_blobs(net: Net) -> None:
         for i, bottom in enumerate(layer.lp.bottom):
             if bottom not in available:
                 raise _located(_unknown_bottom(net, layer, bottom, available), layer)
-        for i, top in enumerate(layer.tops):
+        for i, top in enumerate(layer.lp.top):
             if top in producer and not layer.in_place(i):
                 first = producer[top]
                 raise _located(GraphError(
@@ -110,6 +111,8 @@ def _resolve_blobs(net: Net) -> None:
                 net.blob_names.append(top)
             producer[top] = layer
             available.add(top)
+        if layer.auto_tops and AUTOMATIC not in net.blob_names:
+            net.blob_names.append(AUTOMATIC)
 
 
 def _unknown_bottom(net: Net, layer: Layer, bottom: str, available: set[str]) -> GraphError:

@@ -133,16 +133,24 @@ def _unknown_bottom(net: Net, layer: Layer, bottom: str, available: set[str]) ->
 
 
 def _reaches(net: Net, start: Layer, target: Layer) -> bool:
-    """Whether data flows from `start`'s tops to `target` (by blob names, any order)."""
-    frontier, seen = set(start.tops), set()
-    changed = True
-    while changed:
-        changed = False
-        for other in net.layers:
-            if other.index not in seen and frontier & set(other.bottoms):
-                if other is target:
-                    return True
-                seen.add(other.index)
-                frontier |= set(other.tops)
-                changed = True
+    """Whether data flows from `start`'s tops to `target` (by blob names, any order).
+
+    A breadth-first walk over a blob -> readers index: linear in the net's size.
+    """
+    readers: dict[str, list[Layer]] = {}
+    for other in net.layers:
+        for b in set(other.bottoms):
+            readers.setdefault(b, []).append(other)
+    frontier, seen_blobs, seen_layers = list(start.tops), set(start.tops), {start.index}
+    while frontier:
+        for other in readers.get(frontier.pop(), ()):
+            if other is target:
+                return True
+            if other.index in seen_layers:
+                continue
+            seen_layers.add(other.index)
+            for t in other.tops:
+                if t not in seen_blobs:
+                    seen_blobs.add(t)
+                    frontier.append(t)
     return False

@@ -69,11 +69,11 @@ class Embed(CaffeLayer):
         self.where = layer.where
 
     def forward(self, x):  # (...) float indices -> (..., num_output)
-        idx = x.detach().long()  # Caffe's static_cast<int>: truncation toward zero
+        idx = x.long()  # Caffe's static_cast<int>: truncation toward zero
         # Caffe only DCHECKs the range (release builds read past the table); say which index is bad.
         valid = (idx >= 0) & (idx < self.input_dim)
         if not bool(valid.all()):
-            bad = x.detach()[~valid].flatten()[0].item()
+            bad = x[~valid].flatten()[0].item()
             raise BackendError(
                 f"index {bad:g} is out of range for input_dim {self.input_dim} "
                 f"(valid: 0..{self.input_dim - 1})").in_layer(self.caffe_name, self.caffe_type, self.where)

@@ -3,7 +3,8 @@
 A loss top is a 0-d tensor. Where Caffe's backward is not the gradient of its
 own forward (logs of clamped probabilities, ignored labels, the 1e-4 in the
 contrastive gradient) the layer is an autograd.Function whose backward is
-Caffe's diff times the loss top's diff. Labels never receive a gradient.
+Caffe's diff times the loss top's diff. Labels never receive a gradient: the runner detaches
+the bottoms a spec lists in `no_backward_to`.
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def _fold(x: torch.Tensor, axis: int) -> torch.Tensor:
 def _labels(label: torch.Tensor, outer: int, inner: int, ignore: int | None):
     """(index, valid): labels as (outer, inner) integers (truncated, as Caffe's cast), ignored
     ones replaced by 0 so they can index safely, and the mask of the others."""
-    lab = label.detach().reshape(outer, inner).long()
+    lab = label.reshape(outer, inner).long()
     valid = lab != ignore if ignore is not None else torch.ones_like(lab, dtype=torch.bool)
     return torch.where(valid, lab, 0), valid
 
@@ -102,7 +103,7 @@ class SigmoidCrossEntropyLoss(CaffeLayer):
         self.mode = normalization(p, Norm.BATCH_SIZE)
 
     def forward(self, x, target):
-        t = target.detach().reshape(x.shape).to(x.dtype)
+        t = target.reshape(x.shape).to(x.dtype)
         pos = (x >= 0).to(x.dtype)
         # Caffe's overflow-free form of -[t log s(x) + (1 - t) log(1 - s(x))]; its gradient
         # is Caffe's sigmoid(x) - t.
@@ -119,7 +120,7 @@ class HingeLoss(CaffeLayer):
     def forward(self, x, label):
         num = x.shape[0]
         x2 = x.reshape(num, -1)                                     # (num, classes)
-        index = label.detach().reshape(-1)[:num].long().unsqueeze(1)
+        index = label.reshape(-1)[:num].long().unsqueeze(1)
         # +1 margin on every class, the labelled one counted with its sign flipped.
         sign = torch.ones_like(x2).scatter(1, index, -1.0)
         t = torch.relu(1 + sign * x2)  # autograd's subgradient at the kink (0) is Caffe's
@@ -132,7 +133,7 @@ class _Contrastive(autograd.Function):
         num = a.shape[0]
         diff = (a - b).reshape(num, -1)                             # (num, channels)
         dist_sq = (diff * diff).sum(1)
-        similar = sim.detach().reshape(-1)[:num].long() != 0
+        similar = sim.reshape(-1)[:num].long() != 0
         if legacy:
             apart = (margin - dist_sq).clamp(min=0)
         else:
@@ -172,7 +173,7 @@ class _MultinomialLogistic(autograd.Function):
     @staticmethod
     def forward(ctx, x, label):
         num = x.shape[0]
-        index = label.detach().reshape(num, 1).long()
+        index = label.reshape(num, 1).long()
         p = x.reshape(num, -1).gather(1, index).squeeze(1).clamp(min=_floor(LOG_THRESHOLD, x.dtype))
         ctx.save_for_backward(index, p)
         ctx.shape = x.shape
@@ -242,7 +243,7 @@ class InfogainLoss(CaffeLayer):
         return torch.tensor(values, dtype=torch.float32).reshape(self.labels, self.labels)
 
     def forward(self, x, label, h=None):
-        h = (self.infogain if h is None else h.detach()).reshape(self.labels, self.labels).to(x.dtype)
+        h = (self.infogain if h is None else h).reshape(self.labels, self.labels).to(x.dtype)
         loss, prob = _Infogain.apply(x, label, h, self.axis, self.ignore, self.mode)
         return (loss, prob) if self.with_prob else loss
 
@@ -255,8 +256,7 @@ class Accuracy(CaffeLayer):
         self.ignore = p.ignore_label if p.HasField("ignore_label") else None
         self.per_class = len(layer.tops) > 1
 
-    @torch.no_grad()
-    def forward(self, x, label):
+    def forward(self, x, label):  # no_backward: the runner runs it without a graph
         scores = _fold(x, self.axis)                                # (outer, C, inner)
         outer, classes, inner = scores.shape
         index, valid = _labels(label, outer, inner, self.ignore)

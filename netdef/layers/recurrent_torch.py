@@ -52,7 +52,7 @@ class _LSTMCell(torch.autograd.Function):
 
 def lstm_cell(c_prev, gates, cont):
     """One LSTM step over M streams: (M, H), (M, 4H), (M,) -> c, h (M, H)."""
-    return _LSTMCell.apply(c_prev, gates, cont.detach().to(gates.dtype))
+    return _LSTMCell.apply(c_prev, gates, cont.to(gates.dtype))
 
 
 class LSTMUnit(CaffeLayer):
@@ -115,7 +115,7 @@ class RNN(_Recurrent):
         drive = F.linear(x, self.W_xh, self.b_h)                             # (T, N, H)
         if x_static is not None:
             drive = drive + F.linear(x_static, self.W_xh_static)             # + (N, H)
-        keep = cont.detach().to(drive.dtype).unsqueeze(-1)                   # (T, N, 1)
+        keep = cont.to(drive.dtype).unsqueeze(-1)                   # (T, N, 1)
         hs = []
         for t in range(drive.shape[0]):
             h = torch.tanh(F.linear(h * keep[t], self.W_hh) + drive[t])     # (N, H)
@@ -132,7 +132,7 @@ class LSTM(_Recurrent):
         drive = F.linear(x, self.W_xc, self.b_c)                             # (T, N, 4H)
         if x_static is not None:
             drive = drive + F.linear(x_static, self.W_xc_static)             # + (N, 4H)
-        cont = cont.detach().to(drive.dtype)                                  # (T, N)
+        cont = cont.to(drive.dtype)                                  # (T, N)
         hs = []
         for t in range(drive.shape[0]):
             gates = F.linear(h * cont[t].unsqueeze(-1), self.W_hc) + drive[t]  # (N, 4H)

@@ -46,8 +46,7 @@ class ArgMax(CaffeLayer):
         self.axis = p.axis if p.HasField("axis") else None
         self.top_k, self.out_max_val = p.top_k, p.out_max_val
 
-    def forward(self, x):
-        x = x.detach()
+    def forward(self, x):  # no_backward: the runner runs it without a graph
         if self.axis is not None:
             axis = canonical_axis(self.axis, x.dim())
             values, index = _caffe_topk(x, axis, self.top_k)

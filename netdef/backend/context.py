@@ -38,7 +38,7 @@ def running(layer, direction: str, bottoms):
     """Re-raise any error of the block as a NetdefError naming `layer`."""
     try:
         yield
-    except Exception as err:  # noqa: BLE001 - every failure of a user's layer gets its context
+    except Exception as err:  # every failure of a user layer gets its context
         raise layer_error(err, layer, direction, shapes_of(bottoms)) from err
 
 
@@ -74,7 +74,7 @@ class Tracker:
             yield
         except NetdefError:
             raise
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             if self.current is None:
                 raise BackendError(f"backward failed: {type(err).__name__}: {err}") from err
             layer, shapes = self.current

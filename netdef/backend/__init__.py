@@ -9,11 +9,15 @@ from netdef.backend.net import BlobDict, CaffeNet  # noqa: F401
 from netdef.frontend import open_net
 from netdef.graph.net import NetOptions
 from netdef.shapes import infer_shapes
+from netdef.shapes.limits import check_memory
 
 
 def compile_net(net, shapes=None, *, seed: int | None = None) -> CaffeNet:
     """Compile a checked Net; parameters filled by their fillers from `seed`."""
     shapes = shapes or infer_shapes(net)
+    # What the shapes pass knows the net needs (float32 parameters and one forward's
+    # activations), against the memory left: refuse before torch asks for it.
+    check_memory(4 * (shapes.total_params + shapes.activation_elements), f'net "{net.name}"')
     module = CaffeNet(net, shapes)
     init_params(module, seed)
     return module

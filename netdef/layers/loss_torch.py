@@ -146,7 +146,8 @@ class _Contrastive(autograd.Function):
     @staticmethod
     def forward(ctx, a, b, sim, margin, legacy):
         num = a.shape[0]
-        diff = (a - b).reshape(num, -1)                             # (num, channels)
+        # Caffe subtracts element by element: a missing trailing axis counts as 1.
+        diff = a.reshape(num, -1) - b.reshape(num, -1)              # (num, channels)
         dist_sq = (diff * diff).sum(1)
         similar = sim.reshape(-1)[:num].long() != 0
         if legacy:

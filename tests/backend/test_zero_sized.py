@@ -85,3 +85,16 @@ def test_im2col_with_three_spatial_axes_runs_as_the_shapes_pass_says():
     want = infer_shapes(open_net(text)).blobs["y"]
     y = netdef.load(text)(x0=torch.randn(1, 2, 4, 4, 4))["y"]
     assert tuple(y.shape) == want == (1, 16, 2, 2, 2)
+
+
+def test_contrastive_loss_counts_a_missing_axis_as_one():
+    """Bottoms 6x3x1x1 and 6x3x1 pass Caffe's checks; the forward compares them element by element."""
+    text = layer_l('type: "ContrastiveLoss"', (6, 3, 1, 1), (6, 3, 1), (6,))
+    net = netdef.load(text)
+    a, b = torch.randn(6, 3, 1, 1, requires_grad=True), torch.randn(6, 3, 1)
+    sim = torch.ones(6)
+    y = net(x0=a, x1=b, x2=sim)["y"]
+    want = ((a.reshape(6, 3) - b.reshape(6, 3)) ** 2).sum() / 6 / 2
+    assert torch.allclose(y, want)
+    net.backward(y)
+    assert a.grad.shape == a.shape

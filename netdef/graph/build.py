@@ -124,6 +124,10 @@ def _unknown_bottom(net: Net, layer: Layer, bottom: str, available: set[str]) ->
         return GraphError(f'bottom "{bottom}" is produced only later, by layer "{later[0].name}" '
                           f"({later[0].where}); Caffe runs layers in file order, so move this layer "
                           "after it", field="bottom")
+    if net.source is not None and bottom in net.source.dropped_inputs:
+        return GraphError(f'unknown bottom blob "{bottom}": the net\'s `input: "{bottom}"` has no '
+                          "input_shape or input_dim, and Caffe drops such inputs; give its shape "
+                          "(input_shape { dim: ... }) or use an Input layer", field="bottom")
     hint = did_you_mean(bottom, available)
     if not hint and available:
         hint = f"; blobs defined so far: {', '.join(sorted(available))}"

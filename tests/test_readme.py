@@ -31,8 +31,8 @@ def test_main_job_command_runs(tmp_path, monkeypatch, capsys):
         args = part.split()[1:]
         if "-o" in args:  # write the picture somewhere harmless
             args[args.index("-o") + 1] = str(tmp_path / "alexnet.svg")
-        # Without graphviz's `dot`, draw writes the .dot source and exits 1 (no picture).
-        assert main(args) == (0 if args[0] == "shapes" or has_dot else 1)
+        # Without graphviz's `dot`, draw writes the .dot source and still succeeds.
+        assert main(args) == 0
     out = capsys.readouterr()
     assert "Total params: 60,965,224" in out.out
     assert (tmp_path / ("alexnet.svg" if has_dot else "alexnet.dot")).exists()

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from netdef.backend.context import Tracker, running
-from netdef.errors import BackendError
+from netdef.backend.context import Tracker, layer_error, running
+from netdef.errors import BackendError, NetdefError
 from netdef.graph.net import Layer, Net
 from netdef.shapes import LayerShapes, NetShapes
 
@@ -78,8 +78,10 @@ class CaffeNet(nn.Module):
         layer = ls.layer
         try:
             module = implementation(layer)(layer, ls)
-        except BackendError as err:
+        except NetdefError as err:
             raise err.in_layer(layer.name, layer.type, layer.where) from None
+        except Exception as err:  # a layer's set-up met values it does not guard against
+            raise layer_error(err, layer, "setting up", ls.bottom_shapes) from err
         key = self._key_for(layer.name)
         self.add_module(key, module)
         self.layer_keys[layer.name] = key

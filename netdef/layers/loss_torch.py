@@ -131,7 +131,7 @@ class HingeLoss(CaffeLayer):
 
     def forward(self, x, label):
         num = x.shape[0]
-        x2 = x.reshape(num, -1)                                     # (num, classes)
+        x2 = x.reshape(num, prod(x.shape[1:]))                      # (num, classes)
         labels = label.reshape(-1)[:num]
         index = labels.long()
         check_label_range(labels, index, torch.ones_like(index, dtype=torch.bool), x2.shape[1])
@@ -147,7 +147,7 @@ class _Contrastive(autograd.Function):
     def forward(ctx, a, b, sim, margin, legacy):
         num = a.shape[0]
         # Caffe subtracts element by element: a missing trailing axis counts as 1.
-        diff = a.reshape(num, -1) - b.reshape(num, -1)              # (num, channels)
+        diff = a.reshape(num, prod(a.shape[1:])) - b.reshape(num, prod(b.shape[1:]))  # (num, channels)
         dist_sq = (diff * diff).sum(1)
         similar = sim.reshape(-1)[:num].long() != 0
         if legacy:
@@ -191,8 +191,8 @@ class _MultinomialLogistic(autograd.Function):
         num = x.shape[0]
         index = label.reshape(num, 1).long()
         check_label_range(label.reshape(num, 1), index, torch.ones_like(index, dtype=torch.bool),
-                          x[0].numel())
-        p = x.reshape(num, -1).gather(1, index).squeeze(1).clamp(min=_floor(LOG_THRESHOLD, x.dtype))
+                          prod(x.shape[1:]))
+        p = x.reshape(num, prod(x.shape[1:])).gather(1, index).squeeze(1).clamp(min=_floor(LOG_THRESHOLD, x.dtype))
         ctx.save_for_backward(index, p)
         ctx.shape = x.shape
         return -p.log().sum() / num

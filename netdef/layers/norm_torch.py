@@ -123,6 +123,8 @@ class BatchNorm(CaffeLayer):
         self.moving_average_fraction, self.eps = p.moving_average_fraction, p.eps
 
     def forward(self, x):  # (N, C, ...)
+        if x.numel() == 0:  # nothing to normalise, and no statistics to learn from
+            return x * 1
         use_global = (not self.training) if self.use_global_stats is None else self.use_global_stats
         if use_global:
             factor = self.scale_factor

@@ -13,6 +13,8 @@ Two Caffe behaviours are kept on purpose:
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
@@ -84,13 +86,13 @@ class _Recurrent(CaffeLayer):
     def _inputs(self, x, rest):
         """x as (T, N, D); x_static as (N, Ds) or None; initial states, each (N, H)."""
         t, n = x.shape[:2]
-        x_static = rest[0].reshape(n, -1) if self.static else None
+        x_static = rest[0].reshape(n, math.prod(rest[0].shape[1:])) if self.static else None
         given = rest[self.static:]
         if self.expose_hidden:
             initial = [s.detach().reshape(n, self.num_output) for s in given]
         else:
             initial = [self._carried(name, n, x) for name in self.states]
-        return x.reshape(t, n, -1), x_static, initial
+        return x.reshape(t, n, math.prod(x.shape[2:])), x_static, initial
 
     def _carried(self, name, n, like):
         state = getattr(self, f"{name}_state")

@@ -61,7 +61,7 @@ class ArgMax(CaffeLayer):
             axis = canonical_axis(self.axis, x.dim())
             values, index = _caffe_topk(x, axis, self.top_k)
             return values if self.out_max_val else index.to(x.dtype)
-        values, index = _caffe_topk(x.reshape(x.shape[0], -1), 1, self.top_k)  # (N, k)
+        values, index = _caffe_topk(x.reshape(x.shape[0], math.prod(x.shape[1:])), 1, self.top_k)  # (N, k)
         rows = [index.to(x.dtype)] + ([values] if self.out_max_val else [])
         top = torch.stack(rows, 1)  # (N, 1 or 2, k)
         return top.reshape(argmax_shape(tuple(x.shape), None, self.top_k, self.out_max_val))

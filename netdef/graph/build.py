@@ -25,7 +25,19 @@ def build_net(param: caffe_pb2.NetParameter, source: SourceMap | None = None, *,
             raise _located(err, layer) from None
         net.layers.append(layer)
     _resolve_blobs(net)
+    _check_overrides(net)
     return net
+
+
+def _check_overrides(net: Net) -> None:
+    """--input NAME=... must name a top of a source layer (Input or data layer)."""
+    sources = [t for layer in net.layers if not layer.bottoms for t in layer.lp.top]
+    unknown = [name for name in net.options.inputs if name not in sources]
+    if unknown:
+        raise GraphError(f'--input {unknown[0]}=... names no net input or data-layer top in phase '
+                         f"{net.phase_name}{did_you_mean(unknown[0], sources)}; "
+                         f"valid: {', '.join(sources) or '(none: the net has no source layers)'}",
+                         where=Where(net.file))
 
 
 def _where(source: SourceMap | None, index: int) -> Where:

@@ -107,7 +107,7 @@ def shapes_then_maybe_run(text: str, inputs: dict | None = None):
         return
     module = netdef.load(text, phase="TRAIN", batch=batch)
     feed = {}
-    for name in inputs or {}:
+    for name in inputs or net.inputs:  # every net input, fed with the shape the shapes pass found
         shape = shapes.blobs[name]
         feed[name] = torch.randint(-1, 4, shape).float() if name == "x1" else torch.randn(shape)
     run_and_backward(module, feed)

@@ -26,7 +26,7 @@ def _dataset(f, path: str, name: str):
     try:
         node = f.get(name)
         if not isinstance(node, h5py.Dataset):
-            found = ", ".join(sorted(k for k in f.keys() if isinstance(f.get(k), h5py.Dataset))) or "none"
+            found = ", ".join(sorted(k for k in f if isinstance(f.get(k), h5py.Dataset))) or "none"
             raise DataError(f'HDF5 file "{path}" has no dataset "{name}" (a top is read from the dataset '
                             f"of its name; datasets: {found})", field="top")
         ndim, dtype = node.ndim, node.dtype

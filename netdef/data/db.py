@@ -187,8 +187,15 @@ def _open_leveldb(path: str):
         raise DataError(f'cannot open LevelDB "{path}": {err}', field="source") from None
 
     def iterate():
-        with db.iterator() as it:
-            yield from it
+        key = None
+        try:
+            with db.iterator() as it:
+                for key, value in it:
+                    yield key, value
+        except plyvel.Error as err:
+            after = f"after key {key!r}" if key is not None else "at the first key"
+            raise DataError(f'LevelDB "{path}" is damaged: reading the record {after} failed: {err}',
+                            field="source") from None
 
     def close():
         db.close()

@@ -83,3 +83,4 @@ def test_damaged_meta_pages(lmdb_path):
     damage(lmdb_path, PAGE + 16, b"\0\0\0\0")
     with pytest.raises(DataError, match="cannot open LMDB"):
         read_all(lmdb_path)
+

@@ -20,6 +20,7 @@ import numpy as np
 
 from netdef.errors import WeightsError, Where
 from netdef.io.blobproto import numeric
+from netdef.shapes.limits import available_bytes
 from netdef.io.common import LayerWeights, WeightsFile, as_layers, atomic_path, file_error, is_hdf5
 
 
@@ -80,6 +81,11 @@ def _dataset_array(path: str, layer: str, index: int, ds) -> np.ndarray:
     if kind not in "fiu":
         raise WeightsError(f'layer "{layer}": blob {index} has datatype {ds.dtype}; Caffe reads only '
                            "float or integer datasets", where=Where(path))
+    room = available_bytes()
+    if room is not None and ds.size * 4 > room:  # a small damaged file may declare a huge blob
+        raise WeightsError(f'layer "{layer}": blob {index} declares shape {"x".join(map(str, ds.shape))} '
+                           f"({ds.size * 4 / 2**30:,.1f} GiB as float32), more than the "
+                           f"{room / 2**30:,.1f} GiB of memory available", where=Where(path))
     array = np.asarray(ds[()])
     return array if kind == "f" and array.dtype in (np.float32, np.float64) else array.astype(np.float32)
 

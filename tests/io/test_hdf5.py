@@ -116,3 +116,11 @@ def test_failed_write_keeps_the_old_file(tmp_path):
         write_hdf5_weights(path, {"a": [np.array(["text"])]})
     assert open(path, "rb").read() == before
     assert os.listdir(tmp_path) == ["w.h5"]
+
+
+def test_a_huge_declared_blob_is_refused_before_reading(tmp_path, monkeypatch):
+    monkeypatch.setattr("netdef.io.hdf5.available_bytes", lambda: 1 << 20)
+    with h5py.File(tmp_path / "w.h5", "w") as f:  # declares 4 GiB, stores nothing
+        f.create_dataset("data/ip/0", shape=(2**20, 2**10), dtype="f4", chunks=(1, 2**10))
+    with pytest.raises(WeightsError, match=r'layer "ip": blob 0 declares shape 1048576x1024 \(4.0 GiB'):
+        read_hdf5_weights(tmp_path / "w.h5")

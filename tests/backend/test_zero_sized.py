@@ -98,3 +98,11 @@ def test_contrastive_loss_counts_a_missing_axis_as_one():
     assert torch.allclose(y, want)
     net.backward(y)
     assert a.grad.shape == a.shape
+
+
+@pytest.mark.parametrize("filler", ["xavier", "msra", "positive_unitball", "gaussian", "uniform"])
+def test_fillers_of_empty_blobs(filler):
+    """InnerProduct over 0 inputs has a (3, 0) weight: nothing to fill, no division by its fan-in."""
+    text = layer_l(f'type: "InnerProduct" inner_product_param {{ num_output: 3 weight_filler {{ type: "{filler}" }} }}',
+                   (2, 0))
+    assert netdef.load(text).params()["l"][0].shape == (3, 0)

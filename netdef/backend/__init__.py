@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from netdef.backend.fillers import fill
-from netdef.errors import NetdefError
+from netdef.errors import BackendError, NetdefError
 from netdef.backend.net import BlobDict, CaffeNet  # noqa: F401
 from netdef.frontend import open_net
 from netdef.graph.net import NetOptions
@@ -39,6 +39,9 @@ def init_params(module: CaffeNet, seed: int | None = None) -> None:
                 fill(tensor.data, blob.filler, gen)
             except NetdefError as err:
                 raise err.in_layer(layer.name, layer.type, _filler_where(layer, blob.name)) from None
+            except Exception as err:  # torch refused values the shapes pass let through
+                raise BackendError(f"{blob.name} filler failed: {type(err).__name__}: {err}").in_layer(
+                    layer.name, layer.type, _filler_where(layer, blob.name)) from err
 
 
 def _filler_where(layer, blob_name: str):

@@ -55,3 +55,22 @@ def test_ignore_label_is_not_range_checked(body):
 @pytest.mark.parametrize("body", TYPES, ids=lambda b: b.split('"')[1])
 def test_in_range_labels_run(body):
     assert torch.isfinite(run(body, [0.0, 1.0, 2.0])["y"]).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("body", TYPES, ids=lambda b: b.split('"')[1])
+def test_out_of_range_label_on_cuda_is_checked_before_indexing(body):
+    """On CUDA an out-of-range index would be a device-side assert that poisons the context."""
+    shapes = [(2, 3), (2,)]
+    text = layer_l(body, *shapes)
+    if "Infogain" in body:
+        text = text.replace('bottom: "x1"', 'bottom: "x1" bottom: "h"').replace(
+            'layer { name: "l"', 'layer { name: "inh" type: "Input" top: "h" '
+            'input_param { shape { dim: 3 dim: 3 } } }\nlayer { name: "l"')
+    net = netdef.load(text, device="cuda")
+    feed = {"x0": torch.rand(*shapes[0], device="cuda"), "x1": torch.tensor([0.0, 9.0], device="cuda")}
+    if "Infogain" in body:
+        feed["h"] = torch.eye(3, device="cuda")
+    with pytest.raises(NetdefError, match=r"label 9 is out of range for 3 classes"):
+        net(**feed)
+    assert torch.isfinite(net(**{**feed, "x1": torch.tensor([0.0, 2.0], device="cuda")})["y"]).all()

@@ -61,3 +61,12 @@ def test_table_names_extra_tops_and_shows_the_real_batch(tmp_path, capsys, args,
     assert "batch 256" not in table.split("\n", 1)[1] or batch == 256
     label_row = next(line for line in table.splitlines() if "label" in line)
     assert label_row.split()[:3] == ["+", "label", str(batch)]
+
+
+def test_drawing_shows_every_automatic_top():
+    from netdef.draw import plan
+    from netdef.frontend import open_net
+    from netdef.shapes import infer_shapes
+
+    drawing = plan(infer_shapes(open_net(TWO_LOSSES)))
+    assert [out.blob for out in drawing.outputs] == ["(automatic)", "(automatic)"]

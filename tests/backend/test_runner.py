@@ -115,3 +115,20 @@ def test_no_backward_layers_run_without_a_graph(type_):
 
 def test_no_backward_declarations_are_spec_attributes():
     assert LayerSpec.no_backward is False and LayerSpec.no_backward_to == ()
+
+
+BRANCHES = """name: "b"
+layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 2 dim: 4 } } }
+layer { name: "py" type: "Python" bottom: "x" top: "p" python_param { module: "pylayers" layer: "FailsBackward" } }
+layer { name: "ip" type: "InnerProduct" bottom: "x" top: "q" inner_product_param { num_output: 4 } }
+layer { name: "sig" type: "Sigmoid" bottom: "q" top: "s" }
+layer { name: "sum" type: "Eltwise" bottom: "p" bottom: "s" top: "y" }
+"""
+
+
+def test_backward_error_in_an_earlier_branch_is_named():
+    """Autograd runs the later branch (ip, sig) first; the failure is still py's."""
+    net = netdef.load(BRANCHES, seed=1)
+    x = torch.randn(2, 4, requires_grad=True)
+    with pytest.raises(NetdefError, match=r'layer "py" \(Python\): backward failed with bottoms 2x4'):
+        net.backward(net(x=x)["y"].sum())

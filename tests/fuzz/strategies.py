@@ -68,9 +68,9 @@ def shapes(draw, count: int):
 
 
 @st.composite
-def one_layer_net(draw):
-    """(prototxt, {input: shape}): Input layers, then one layer of a random type with random
-    parameters; bottom counts mostly what the type takes."""
+def random_layer(draw, name: str, available: list[str], prefix: str):
+    """(layer text, bottoms it reads): a random type with random parameters; its bottoms are
+    taken from `available` (as many as the type takes, when there are enough)."""
     type_ = draw(st.sampled_from(fuzzable_types()))
     spec = registry.get(type_)
     low = spec.bottoms.min
@@ -78,11 +78,6 @@ def one_layer_net(draw):
     n_bottoms = draw(st.integers(low, max(low, high)))
     n_tops = n_bottoms if spec.tops.same_as_bottoms else draw(
         st.integers(spec.tops.min, max(spec.tops.min, min(spec.tops.max or spec.tops.min + 1, spec.tops.min + 1))))
-    bottom_shapes = draw(shapes(n_bottoms))
-    lines = ['name: "fuzz"']
-    for i, shape in enumerate(bottom_shapes):
-        dims = " ".join(f"dim: {d}" for d in shape)
-        lines.append(f'layer {{ name: "in{i}" type: "Input" top: "x{i}" input_param {{ shape {{ {dims} }} }} }}')
     body = ""
     if spec.param:
         descriptor = caffe_pb2.LayerParameter.DESCRIPTOR.fields_by_name[spec.param].message_type
@@ -90,10 +85,34 @@ def one_layer_net(draw):
         if "weight_filler" in descriptor.fields_by_name and draw(st.booleans()):
             fields += f" weight_filler {{ {draw(message_text(caffe_pb2.FillerParameter.DESCRIPTOR))} }}"
         body = f"{spec.param} {{ {fields} }}"
-    bottoms = " ".join(f'bottom: "x{i}"' for i in range(n_bottoms))
-    tops = " ".join(f'top: "y{i}"' for i in range(n_tops))
-    lines.append(f'layer {{ name: "l" type: "{type_}" {bottoms} {tops}\n  {body} }}')
+    chosen = [available[i % len(available)] for i in range(n_bottoms)] if available else []
+    bottoms = " ".join(f'bottom: "{b}"' for b in chosen)
+    tops = " ".join(f'top: "{prefix}{i}"' for i in range(n_tops))
+    return f'layer {{ name: "{name}" type: "{type_}" {bottoms} {tops}\n  {body} }}', n_bottoms
+
+
+def _inputs(bottom_shapes) -> list[str]:
+    return [f'layer {{ name: "in{i}" type: "Input" top: "x{i}" input_param {{ shape {{ '
+            f'{" ".join(f"dim: {d}" for d in shape)} }} }} }}' for i, shape in enumerate(bottom_shapes)]
+
+
+@st.composite
+def one_layer_net(draw):
+    """(prototxt, {input: shape}): Input layers, then one layer of a random type with random
+    parameters; bottom counts mostly what the type takes."""
+    names = [f"x{i}" for i in range(4)]
+    layer, n_bottoms = draw(random_layer("l", names, "y"))
+    bottom_shapes = draw(shapes(n_bottoms))
+    lines = ['name: "fuzz"'] + _inputs(bottom_shapes) + [layer]
     return "\n".join(lines) + "\n", {f"x{i}": s for i, s in enumerate(bottom_shapes)}
+
+
+@st.composite
+def two_layer_net(draw):
+    """A one-layer net, then a second random layer reading its first top and the inputs."""
+    text, inputs = draw(one_layer_net())
+    layer, _ = draw(random_layer("l2", ["y0", *inputs], "z"))
+    return text + layer + "\n", inputs
 
 
 @st.composite

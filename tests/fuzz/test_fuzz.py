@@ -27,7 +27,7 @@ from netdef.errors import NetdefError  # noqa: E402
 from netdef.graph.net import NetOptions  # noqa: E402
 from netdef.shapes import infer_shapes  # noqa: E402
 from reference import REFERENCE, ROOT  # noqa: E402
-from strategies import damaged_bytes, mutated_text, one_layer_net  # noqa: E402
+from strategies import damaged_bytes, mutated_text, one_layer_net, two_layer_net  # noqa: E402
 
 EXAMPLES = int(os.environ.get("NETDEF_FUZZ_EXAMPLES", "0"))
 FUZZ_SEED = os.environ.get("NETDEF_FUZZ_SEED")
@@ -131,9 +131,16 @@ def test_mutated_reference_nets(data):
     only_netdef_errors(shapes_then_maybe_run, text, what="mutated net")
 
 
-@budget(200)
+@budget(150)
 @given(net=one_layer_net())
 def test_generated_one_layer_nets(net):
+    text, inputs = net
+    only_netdef_errors(shapes_then_maybe_run, text, inputs, what=text)
+
+
+@budget(100)
+@given(net=two_layer_net())
+def test_generated_two_layer_nets(net):
     text, inputs = net
     only_netdef_errors(shapes_then_maybe_run, text, inputs, what=text)
 

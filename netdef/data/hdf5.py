@@ -113,6 +113,12 @@ def save(path: str, arrays: dict[str, np.ndarray]) -> None:
     """Write float32 datasets, replacing the file (HDF5Output)."""
     import h5py
 
-    with h5py.File(path, "w") as f:
-        for name, value in arrays.items():
-            f.create_dataset(name, data=np.asarray(value, dtype=np.float32))
+    from netdef.atomic import atomic_path
+
+    with atomic_path(path) as tmp:  # a failed write leaves the previous file as it was
+        try:
+            with h5py.File(tmp, "w") as f:
+                for name, value in arrays.items():
+                    f.create_dataset(name, data=np.asarray(value, dtype=np.float32))
+        except OSError as err:
+            raise DataError(f'cannot write HDF5 file "{path}": {err}', field="hdf5_output_param.file_name") from None

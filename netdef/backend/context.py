@@ -25,7 +25,7 @@ def shapes_of(tensors) -> list[tuple]:
 def layer_error(err: Exception, layer, direction: str, shapes: list[tuple]) -> NetdefError:
     """`err` raised by `layer`'s forward or backward, as a NetdefError with the layer's context."""
     if isinstance(err, NetdefError):
-        return err.in_layer(layer.name, layer.type, layer.where)
+        return err.in_layer(layer.name, layer.type, layer.where_field(err.field))
     message = str(err).strip().splitlines()
     first = message[0] if message else ""
     shown = ", ".join(fmt_shape(s) for s in shapes) or "(none)"
@@ -38,7 +38,10 @@ def running(layer, direction: str, bottoms):
     """Re-raise any error of the block as a NetdefError naming `layer`."""
     try:
         yield
-    except Exception as err:  # every failure of a user layer gets its context
+    except NetdefError as err:  # already a user-facing message: add the layer if missing
+        layer_error(err, layer, direction, [])
+        raise
+    except Exception as err:  # every other failure of a layer gets its context
         raise layer_error(err, layer, direction, shapes_of(bottoms)) from err
 
 

@@ -18,6 +18,7 @@ writes bench/results/lrn_pool.json.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import pathlib
@@ -135,7 +136,7 @@ def main(argv=None):
     ap.add_argument("--no-alexnet", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    results = {"what": "best forward+backward time over interleaved rounds, ms, CPU float32",
+    results = {"date": datetime.date.today().isoformat(), "what": "best forward+backward time over interleaved rounds, ms, CPU float32",
                "threads": args.threads, "rounds": args.rounds, "torch": torch.__version__,
                "machine": platform.machine(), "cpus": os.cpu_count(),
                "load_average_before": round(os.getloadavg()[0], 2)}

@@ -4,16 +4,20 @@ from __future__ import annotations
 import torch
 
 from netdef.layers.fillers_torch import fill
-from netdef.errors import NetdefError
+from netdef.errors import BackendError, NetdefError
 from netdef.backend.net import BlobDict, CaffeNet  # noqa: F401
 from netdef.frontend import open_net
 from netdef.graph.net import NetOptions
 from netdef.shapes import infer_shapes
+from netdef.shapes.limits import check_memory
 
 
 def compile_net(net, shapes=None, *, seed: int | None = None) -> CaffeNet:
     """Compile a checked Net; parameters filled by their fillers from `seed`."""
     shapes = shapes or infer_shapes(net)
+    # What the shapes pass knows the net needs (float32 parameters and one forward's
+    # activations), against the memory left: refuse before torch asks for it.
+    check_memory(4 * (shapes.total_params + shapes.activation_elements), f'net "{net.name}"')
     module = CaffeNet(net, shapes)
     init_params(module, seed)
     return module
@@ -33,6 +37,9 @@ def init_params(module: CaffeNet, seed: int | None = None) -> None:
                 fill(tensor.data, blob.filler, gen)
             except NetdefError as err:
                 raise err.in_layer(layer.name, layer.type, _filler_where(layer, blob.name)) from None
+            except Exception as err:  # torch refused values the shapes pass let through
+                raise BackendError(f"{blob.name} filler failed: {type(err).__name__}: {err}").in_layer(
+                    layer.name, layer.type, _filler_where(layer, blob.name)) from err
 
 
 def _filler_where(layer, blob_name: str):

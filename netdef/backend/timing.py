@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from netdef.backend.context import running
 from netdef.backend.net import CaffeNet
 
 
@@ -57,7 +58,7 @@ def time_whole(module: CaffeNet, inputs: dict, iterations: int, device) -> tuple
         t1 = _now(device)
         objective = _objective(module, out)
         if objective is not None:
-            objective.backward()
+            module.backward(objective)
         t2 = _now(device)
         module.zero_grad(set_to_none=True)
         fw, bw = fw + (t1 - t0), bw + (t2 - t1)
@@ -77,20 +78,20 @@ def time_layers(module: CaffeNet, inputs: dict, iterations: int, device) -> tupl
                 continue
             # Cut the graph at the layer's bottoms; only blobs that carried a
             # gradient before get one here (Caffe computes no diff for data).
-            args = [values[b].detach().requires_grad_(values[b].requires_grad) for b in step.bottoms]
+            args = [a.detach().requires_grad_(a.requires_grad) for a in step.args(values)]
             t0 = _now(device)
-            out = module._modules[step.key](*args)
+            out = module.run_layer(step, args)
             fwd[ls.layer.name] += _now(device) - t0
-            out = (out,) if isinstance(out, torch.Tensor) else tuple(out)
             values.update(zip(step.tops, out))
-            record.append((ls.layer.name, args, out))
-        for name, args, out in reversed(record):
+            record.append((step, args, out))
+        for step, args, out in reversed(record):
             tops = [t for t in out if t.requires_grad]
             if not tops:
                 continue
             t0 = _now(device)
-            torch.autograd.backward(tops, [torch.ones_like(t) for t in tops])
-            bwd[name] += _now(device) - t0
+            with running(step.layer, "backward", args):
+                torch.autograd.backward(tops, [torch.ones_like(t) for t in tops])
+            bwd[step.layer.name] += _now(device) - t0
         module.zero_grad(set_to_none=True)
     scale = 1e3 / max(iterations, 1)
     return {k: v * scale for k, v in fwd.items()}, {k: v * scale for k, v in bwd.items()}

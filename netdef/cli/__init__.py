@@ -25,7 +25,10 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from netdef import __version__
+
     ap = argparse.ArgumentParser(prog="netdef", description="Caffe-compatible network compiler.")
+    ap.add_argument("--version", action="version", version=f"netdef {__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"netdef.cli.{module_name}")

@@ -4,7 +4,8 @@ Example: netdef draw models/bvlc_googlenet/deploy.prototxt -o googlenet.svg
 The format comes from -o's suffix (.png, .svg, .pdf, .dot); the default is
 <model stem>.png in the current folder. In-place layers (ReLU after a conv)
 are folded into the box of the layer whose output they modify. Without the
-graphviz `dot` program the .dot source is written instead.
+graphviz `dot` program the .dot source is written instead (and that is success:
+graphviz is optional; the message says how to render it).
 """
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ def run(args) -> int:
     picture_format(output)  # an unknown suffix fails before any work
     shapes = infer_shapes(net_from_args(args))
     written = write_picture(to_dot(shapes, rankdir=args.rankdir), output)
-    if not written.rendered:
+    if not written.rendered:  # graphviz is optional: the .dot source is the result
         print(f"netdef: wrote {written.path}; {written.hint}", file=sys.stderr)
-        return 1
+        return 0
     print(f"netdef: wrote {written.path}", file=sys.stderr)
     return 0

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import weakref
 
+from netdef.data.lmdb_check import LeafWalker
 from netdef.errors import DataError
 
 LMDB, LEVELDB = "LMDB", "LEVELDB"
@@ -109,13 +110,33 @@ def _open_lmdb(path: str):
                             readahead=False, max_readers=64)
         except lmdb.Error as err:
             raise DataError(f'cannot open LMDB "{path}": {err}', field="source") from None
+        try:
+            _check_lmdb_size(env, path)
+        except DataError:
+            env.close()
+            raise
         _LMDB_ENVS[real] = [env, 0]
     entry = _LMDB_ENVS[real]
     entry[1] += 1
 
+    data = os.path.join(path, "data.mdb") if os.path.isdir(path) else path
+
     def iterate():
-        with entry[0].begin(buffers=False) as txn:
-            yield from txn.cursor()
+        key = None  # the last key read, to say where a damaged page sits
+        walker = LeafWalker(data, entry[0].stat()["psize"])
+        try:
+            with entry[0].begin(buffers=False) as txn:
+                for key, value in _checked(txn.cursor(), walker.leaves()):
+                    yield key, value
+        except lmdb.Error as err:
+            after = f"after key {key!r}" if key is not None else "at the first key"
+            raise DataError(f'LMDB "{path}" is damaged: reading the record {after} failed: '
+                            f"{type(err).__name__}: {err}", field="source") from None
+        except DataError as err:
+            after = f"after key {key!r}" if key is not None else "at the first key"
+            raise DataError(f"{err.message} (reading the record {after})", field="source") from None
+        finally:
+            walker.close()
 
     def close():
         entry[1] -= 1
@@ -124,6 +145,36 @@ def _open_lmdb(path: str):
             entry[0].close()
 
     return iterate, close, lambda: entry[0].stat()["entries"]
+
+
+def _checked(cursor, leaves):
+    """The cursor's records, each leaf page checked (LeafWalker) before the cursor reads it."""
+    checked, index = 0, 0
+    while True:
+        while checked <= index:
+            checked += next(leaves, float("inf"))  # past the tree's last leaf: nothing left to check
+        if not (cursor.first() if index == 0 else cursor.next()):
+            return
+        yield cursor.key(), cursor.value()
+        index += 1
+
+
+def _check_lmdb_size(env, path: str) -> None:
+    """The pages the environment's meta page says exist must be in the file: a
+    truncated data.mdb would otherwise be mapped and kill the process with SIGBUS
+    on the first read past its end. The meta pages are read with pread, not mapped."""
+    import lmdb
+
+    try:
+        pages, page_size = env.info()["last_pgno"] + 1, env.stat()["psize"]
+    except lmdb.Error as err:
+        raise DataError(f'LMDB "{path}" is damaged: {type(err).__name__}: {err}', field="source") from None
+    data = os.path.join(path, "data.mdb") if os.path.isdir(path) else path
+    size = os.path.getsize(data)
+    if pages * page_size > size:
+        raise DataError(f'LMDB "{data}" is truncated: its meta page declares {pages} pages of '
+                        f"{page_size} bytes ({pages * page_size:,} bytes) but the file has {size:,} bytes",
+                        field="source")
 
 
 def _open_leveldb(path: str):
@@ -140,8 +191,15 @@ def _open_leveldb(path: str):
         raise DataError(f'cannot open LevelDB "{path}": {err}', field="source") from None
 
     def iterate():
-        with db.iterator() as it:
-            yield from it
+        key = None
+        try:
+            with db.iterator() as it:
+                for key, value in it:
+                    yield key, value
+        except plyvel.Error as err:
+            after = f"after key {key!r}" if key is not None else "at the first key"
+            raise DataError(f'LevelDB "{path}" is damaged: reading the record {after} failed: {err}',
+                            field="source") from None
 
     def close():
         db.close()

@@ -28,4 +28,8 @@ def read_mean(path: str) -> np.ndarray:
         raise DataError(f'mean file "{path}" has {blob.ndim} axes; Caffe reads at most 4',
                         field="mean_file")
     c, h, w = dims[1:]
+    if blob.size < c * h * w:  # e.g. channels/height/width set, num 0 and no data
+        raise DataError(f'mean file "{path}" declares shape {"x".join(map(str, blob.shape))} and holds '
+                        f"{blob.size} values, but a {c}x{h}x{w} mean needs {c * h * w} "
+                        "(channels x height x width); the file is incomplete", field="mean_file")
     return blob.reshape(-1)[: c * h * w].reshape(c, h, w)

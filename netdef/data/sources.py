@@ -96,7 +96,9 @@ class ImageListReader:
 
 # -- HDF5Data: a list of HDF5 files ----------------------------------------------
 class HDF5Reader:
-    """Caffe's HDF5Data source: rows of every listed file in turn, per-top datasets."""
+    """Caffe's HDF5Data source: rows of every listed file in turn, per-top datasets.
+    Only the rows of each batch are read; every file's rows must have the shapes
+    the first file's have (Caffe would copy mis-sized rows silently)."""
 
     def __init__(self, list_path: str, tops: list[str], base_dir: str | None, shuffle: bool,
                  rng: np.random.Generator):
@@ -104,7 +106,8 @@ class HDF5Reader:
         self.tops, self.base_dir, self.shuffle, self.rng = tops, base_dir, shuffle, rng
         self.file_order = list(rng.permutation(len(self.files))) if shuffle else list(range(len(self.files)))
         self.current_file = 0
-        self.arrays: list[np.ndarray] | None = None
+        self.file: hdf5.HDF5File | None = None
+        self.row_shapes: list[tuple[int, ...]] | None = None  # of the first file opened
 
     def file_path(self, index: int) -> str:
         return find(self.files[index], self.base_dir, "HDF5 file")
@@ -113,37 +116,47 @@ class HDF5Reader:
         return hdf5.dataset_shapes(self.file_path(self.file_order[0]), self.tops)
 
     def _load(self) -> None:
-        path = self.file_path(self.file_order[self.current_file])
-        self.arrays = hdf5.load(path, self.tops)
-        rows = self.arrays[0].shape[0]
+        if self.file is not None:
+            self.file.close()
+        self.file = hdf5.HDF5File(self.file_path(self.file_order[self.current_file]), self.tops)
+        shapes = [s[1:] for s in self.file.shapes]
+        if self.row_shapes is None:
+            self.row_shapes = shapes
+        for top, was, now in zip(self.tops, self.row_shapes, shapes):
+            if was != now:
+                raise DataError(f'HDF5 file "{self.file.path}": dataset "{top}" has rows of shape '
+                                f"{now}, but the first file's rows are {was} (all files must agree)",
+                                field="source")
+        rows = self.file.rows
         self.rows = self.rng.permutation(rows) if self.shuffle else np.arange(rows)
         self.row = 0
 
     def _advance(self) -> None:
         """Caffe's Next(): the next row, the next file at the end, reshuffling rows."""
         self.row += 1
-        if self.row == len(self.rows):
-            if len(self.files) > 1:
-                self.current_file += 1
-                if self.current_file == len(self.files):
-                    self.current_file = 0
-                    if self.shuffle:
-                        self.file_order = list(self.rng.permutation(len(self.files)))
-                self._load()
-            self.row = 0
-            if self.shuffle:
-                self.rows = self.rng.permutation(len(self.rows))
+        if self.row < len(self.rows):
+            return
+        if len(self.files) > 1:
+            self.current_file += 1
+            if self.current_file == len(self.files):
+                self.current_file = 0
+                if self.shuffle:
+                    self.file_order = list(self.rng.permutation(len(self.files)))
+            self._load()
+        self.row = 0
+        if self.shuffle:
+            self.rows = self.rng.permutation(len(self.rows))
 
     def batch(self, size: int) -> list[np.ndarray]:
         """`size` rows of every top (float32), straddling file ends as Caffe does."""
-        if self.arrays is None:
+        if self.file is None:
             self._load()
-        out = [np.empty((size,) + a.shape[1:], dtype=np.float32) for a in self.arrays]
-        for i in range(size):
-            for top, (dst, src) in enumerate(zip(out, self.arrays)):
-                if src.shape[1:] != dst.shape[1:]:
-                    raise DataError(f'dataset "{self.tops[top]}" changes shape between HDF5 files: '
-                                    f"{dst.shape[1:]} then {src.shape[1:]}", field="source")
-                dst[i] = src[self.rows[self.row]]
+        parts: list[list[np.ndarray]] = []
+        wanted: list[int] = []
+        for taken in range(1, size + 1):
+            wanted.append(int(self.rows[self.row]))
+            if self.row + 1 == len(self.rows) or taken == size:  # read before the file changes
+                parts.append(self.file.read(np.asarray(wanted)))
+                wanted = []
             self._advance()
-        return out
+        return [np.concatenate([p[t] for p in parts]) for t in range(len(self.tops))]

@@ -97,14 +97,20 @@ def plan(shapes: NetShapes) -> Drawing:
                                       _named(blob, version.box)))
         for i, (top, shape) in enumerate(zip(ls.layer.tops, ls.top_shapes)):
             weight = ls.layer.loss_weights[i] if i < len(ls.layer.loss_weights) else 0.0
+            if top in latest and not latest[top].read:  # Caffe's "(automatic)" tops share a name
+                _add_output(drawing, top, latest[top])
             latest[top] = _Version(box, shape, weight)
     for blob in net.blob_names:
         version = latest.get(blob)
         if version is not None and not version.read:
-            out = Output(f"out{len(drawing.outputs)}", blob, version.shape, version.loss_weight)
-            drawing.outputs.append(out)
-            drawing.edges.append(Edge(version.box.id, out.id, blob, version.shape, False))
+            _add_output(drawing, blob, version)
     return drawing
+
+
+def _add_output(drawing: Drawing, blob: str, version: _Version) -> None:
+    out = Output(f"out{len(drawing.outputs)}", blob, version.shape, version.loss_weight)
+    drawing.outputs.append(out)
+    drawing.edges.append(Edge(version.box.id, out.id, blob, version.shape, False))
 
 
 def _fold_target(ls: LayerShapes, latest: dict[str, _Version]) -> Box | None:

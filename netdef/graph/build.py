@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from netdef.errors import GraphError, NetdefError, Where, did_you_mean
-from netdef.graph.net import Layer, Net, NetOptions
+from netdef.graph.net import AUTOMATIC, Layer, Net, NetOptions
 from netdef.graph.state import included, merge_state
 from netdef.layers import registry
 from netdef.parse.locate import SourceMap
@@ -25,7 +25,19 @@ def build_net(param: caffe_pb2.NetParameter, source: SourceMap | None = None, *,
             raise _located(err, layer) from None
         net.layers.append(layer)
     _resolve_blobs(net)
+    _check_overrides(net)
     return net
+
+
+def _check_overrides(net: Net) -> None:
+    """--input NAME=... must name a top of a source layer (Input or data layer)."""
+    sources = [t for layer in net.layers if not layer.bottoms for t in layer.lp.top]
+    unknown = [name for name in net.options.inputs if name not in sources]
+    if unknown:
+        raise GraphError(f'--input {unknown[0]}=... names no net input or data-layer top in phase '
+                         f"{net.phase_name}{did_you_mean(unknown[0], sources)}; "
+                         f"valid: {', '.join(sources) or '(none: the net has no source layers)'}",
+                         where=Where(net.file))
 
 
 def _where(source: SourceMap | None, index: int) -> Where:
@@ -57,7 +69,8 @@ def _check_counts(layer: Layer) -> None:
         raise GraphError(f"takes {spec.bottoms.describe()} bottom blob(s), got {nb}"
                          + (f" ({', '.join(lp.bottom)})" if nb else ""), field="bottom")
     if spec.auto_tops and nt < spec.tops.min:
-        layer.auto_tops = [f"({layer.name} auto top {i})" for i in range(nt, spec.tops.min)]
+        # Caffe's AppendTop names these "(automatic)"; no later layer can read them.
+        layer.auto_tops = [AUTOMATIC] * (spec.tops.min - nt)
         nt = spec.tops.min
     want = spec.tops
     if want.same_as_bottoms:
@@ -102,7 +115,7 @@ def _resolve_blobs(net: Net) -> None:
                 raise _located(_unknown_bottom(net, layer, bottom, available), layer)
         _check_in_place(layer)
         _mark_shaped_at_forward(net, layer)
-        for i, top in enumerate(layer.tops):
+        for i, top in enumerate(layer.lp.top):
             if top in producer and not layer.in_place(i):
                 first = producer[top]
                 raise _located(GraphError(
@@ -112,6 +125,8 @@ def _resolve_blobs(net: Net) -> None:
                 net.blob_names.append(top)
             producer[top] = layer
             available.add(top)
+        if layer.auto_tops and AUTOMATIC not in net.blob_names:
+            net.blob_names.append(AUTOMATIC)
 
 
 def _check_in_place(layer: Layer) -> None:
@@ -142,6 +157,10 @@ def _unknown_bottom(net: Net, layer: Layer, bottom: str, available: set[str]) ->
         return GraphError(f'bottom "{bottom}" is produced only later, by layer "{later[0].name}" '
                           f"({later[0].where}); Caffe runs layers in file order, so move this layer "
                           "after it", field="bottom")
+    if net.source is not None and bottom in net.source.dropped_inputs:
+        return GraphError(f'unknown bottom blob "{bottom}": the net\'s `input: "{bottom}"` has no '
+                          "input_shape or input_dim, and Caffe drops such inputs; give its shape "
+                          "(input_shape { dim: ... }) or use an Input layer", field="bottom")
     hint = did_you_mean(bottom, available)
     if not hint and available:
         hint = f"; blobs defined so far: {', '.join(sorted(available))}"
@@ -151,16 +170,24 @@ def _unknown_bottom(net: Net, layer: Layer, bottom: str, available: set[str]) ->
 
 
 def _reaches(net: Net, start: Layer, target: Layer) -> bool:
-    """Whether data flows from `start`'s tops to `target` (by blob names, any order)."""
-    frontier, seen = set(start.tops), set()
-    changed = True
-    while changed:
-        changed = False
-        for other in net.layers:
-            if other.index not in seen and frontier & set(other.bottoms):
-                if other is target:
-                    return True
-                seen.add(other.index)
-                frontier |= set(other.tops)
-                changed = True
+    """Whether data flows from `start`'s tops to `target` (by blob names, any order).
+
+    A breadth-first walk over a blob -> readers index: linear in the net's size.
+    """
+    readers: dict[str, list[Layer]] = {}
+    for other in net.layers:
+        for b in set(other.bottoms):
+            readers.setdefault(b, []).append(other)
+    frontier, seen_blobs, seen_layers = list(start.tops), set(start.tops), {start.index}
+    while frontier:
+        for other in readers.get(frontier.pop(), ()):
+            if other is target:
+                return True
+            if other.index in seen_layers:
+                continue
+            seen_layers.add(other.index)
+            for t in other.tops:
+                if t not in seen_blobs:
+                    seen_blobs.add(t)
+                    frontier.append(t)
     return False

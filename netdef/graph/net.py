@@ -17,6 +17,9 @@ from netdef.parse.locate import SourceMap
 from netdef.proto import caffe_pb2
 
 
+AUTOMATIC = "(automatic)"  # Caffe's name for a top it creates (a loss layer written without `top:`)
+
+
 @dataclass
 class NetOptions:
     """What the caller tells the front end beyond the file itself."""
@@ -103,7 +106,8 @@ class Layer:
         return self.context.training
 
     def in_place(self, top_index: int) -> bool:
-        return top_index < len(self.lp.bottom) and self.lp.top[top_index] == self.lp.bottom[top_index]
+        return (top_index < len(self.lp.bottom) and top_index < len(self.lp.top)
+                and self.lp.top[top_index] == self.lp.bottom[top_index])
 
     def where_field(self, fieldpath: str | None) -> Where:
         """Location of a field inside this layer (the layer itself if not found)."""

@@ -7,8 +7,10 @@ layer (`param { name: }`) is stored only under its owner. `diff` mirrors
 `data` with the gradients when asked. HDF5 stores no layer types and no order
 beyond names, which is how Caffe iterates them.
 
-A layer name containing "/" (GoogLeNet's "conv1/7x7_s2") becomes nested groups;
-reading walks them back into the full name.
+A layer name containing "/" (GoogLeNet's "conv1/7x7_s2") cannot be stored: HDF5
+reads it as nested groups, Caffe's CopyTrainedLayersFromHDF5 then silently skips
+those layers, and Caffe's own ToHDF5 fails on them. Writing refuses such nets
+(a .caffemodel holds them); reading walks nested groups back into full names.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import numpy as np
 
 from netdef.errors import WeightsError, Where
 from netdef.io.blobproto import numeric
+from netdef.shapes.limits import available_bytes
 from netdef.io.common import LayerWeights, WeightsFile, as_layers, atomic_path, file_error, is_hdf5
 
 
@@ -78,6 +81,11 @@ def _dataset_array(path: str, layer: str, index: int, ds) -> np.ndarray:
     if kind not in "fiu":
         raise WeightsError(f'layer "{layer}": blob {index} has datatype {ds.dtype}; Caffe reads only '
                            "float or integer datasets", where=Where(path))
+    room = available_bytes()
+    if room is not None and ds.size * 4 > room:  # a small damaged file may declare a huge blob
+        raise WeightsError(f'layer "{layer}": blob {index} declares shape {"x".join(map(str, ds.shape))} '
+                           f"({ds.size * 4 / 2**30:,.1f} GiB as float32), more than the "
+                           f"{room / 2**30:,.1f} GiB of memory available", where=Where(path))
     array = np.asarray(ds[()])
     return array if kind == "f" and array.dtype in (np.float32, np.float64) else array.astype(np.float32)
 
@@ -87,6 +95,7 @@ def write_hdf5_weights(path, layers, diff: bool = False) -> str:
     """Write data/<layer>/<i> for every layer (None blobs are skipped: shared).
     With `diff`, also diff/<layer>/<i> from each layer's `diffs`."""
     layers = as_layers(layers)
+    _check_names(path, layers)
     h5py = _h5py()
     with atomic_path(path) as tmp:
         try:
@@ -102,6 +111,16 @@ def write_hdf5_weights(path, layers, diff: bool = False) -> str:
         except WeightsError as err:
             raise file_error(path, err.message) from None
     return os.fspath(path)
+
+
+def _check_names(path, layers) -> None:
+    slashed = [lw.name for lw in layers if "/" in lw.name]
+    if slashed:
+        shown = ", ".join(f'"{n}"' for n in slashed[:3]) + (f" and {len(slashed) - 3} more" if len(slashed) > 3 else "")
+        raise file_error(os.fspath(path), f'layer names with "/" ({shown}) cannot be saved as Caffe HDF5 '
+                                          "weights: HDF5 makes them nested groups, which Caffe skips "
+                                          "without an error (and Caffe cannot save them either); "
+                                          "save a .caffemodel instead")
 
 
 def _write_layer(parent, name: str, arrays) -> None:

@@ -96,7 +96,10 @@ class Exp(CaffeLayer):
         if p.shift == 0:
             self.outer = 1.0
         else:
-            self.outer = math.exp(p.shift) if p.base == -1 else math.pow(p.base, p.shift)
+            try:
+                self.outer = math.exp(p.shift) if p.base == -1 else math.pow(p.base, p.shift)
+            except OverflowError:  # Caffe's float arithmetic gives inf
+                self.outer = math.inf
 
     def forward(self, x):
         y = torch.exp(x if self.inner == 1 else x * self.inner)

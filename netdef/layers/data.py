@@ -144,8 +144,9 @@ def check_transform_param(layer) -> None:
 
 
 def _transform_summary(layer, batch: int, extra: str = "") -> str:
+    # No batch size here: --batch/--input may change it, and the top's shape shows the real one.
     t = layer.lp.transform_param
-    parts = [f"batch {batch}"] + ([extra] if extra else [])
+    parts = [extra] if extra else []
     if t.crop_size:
         parts.append(f"crop {t.crop_size}")
     if t.mirror:
@@ -313,7 +314,7 @@ class HDF5Data(_Source):
         return [overridden(layer, top, (batch,) + s[1:]) for top, s in zip(layer.tops, shapes)]
 
     def summary(self, layer):
-        return f"batch {layer.param.batch_size}" + (", shuffle" if layer.param.shuffle else "")
+        return "shuffle" if layer.param.shuffle else ""  # batch: see the top's shape
 
 
 @register

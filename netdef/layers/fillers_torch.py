@@ -84,6 +84,8 @@ def fill(tensor: torch.Tensor, filler, generator: torch.Generator | None = None)
     fn = _FILLERS.get(filler.type)
     if fn is None:
         raise BackendError(f'unknown filler type "{filler.type}"; valid: {", ".join(_FILLERS)}')
+    if tensor.numel() == 0:  # Caffe fills 0 values (its fan-in of 0 would divide by zero here)
+        return tensor
     with torch.no_grad():
         fn(tensor, filler, generator)
     return tensor

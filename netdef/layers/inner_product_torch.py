@@ -1,6 +1,8 @@
 """Torch forward for InnerProduct and Embed (see inner_product.py for the specs)."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
@@ -41,7 +43,8 @@ class _OneDNNLinear(torch.autograd.Function):
 
 
 def _use_onednn(x: torch.Tensor, w: torch.Tensor) -> bool:
-    return (_ONEDNN_LINEAR is not None and x.device.type == "cpu" and x.dtype == torch.float32
+    return (_ONEDNN_LINEAR is not None and x.numel() > 0 and w.numel() > 0  # oneDNN refuses empty GEMMs
+            and x.device.type == "cpu" and x.dtype == torch.float32
             and w.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
             and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
 
@@ -58,7 +61,7 @@ class InnerProduct(CaffeLayer):
         rows = x.flatten(self.axis)
         if _use_onednn(rows, w):
             lead = rows.shape[:-1]
-            top = _OneDNNLinear.apply(rows.reshape(-1, rows.shape[-1]).contiguous(), w, bias)
+            top = _OneDNNLinear.apply(rows.reshape(math.prod(lead), rows.shape[-1]).contiguous(), w, bias)
             return top.reshape(*lead, top.shape[-1])
         return F.linear(rows, w, bias)
 
@@ -69,11 +72,11 @@ class Embed(CaffeLayer):
         self.where = layer.where
 
     def forward(self, x):  # (...) float indices -> (..., num_output)
-        idx = x.detach().long()  # Caffe's static_cast<int>: truncation toward zero
+        idx = x.long()  # Caffe's static_cast<int>: truncation toward zero
         # Caffe only DCHECKs the range (release builds read past the table); say which index is bad.
         valid = (idx >= 0) & (idx < self.input_dim)
         if not bool(valid.all()):
-            bad = x.detach()[~valid].flatten()[0].item()
+            bad = x[~valid].flatten()[0].item()
             raise BackendError(
                 f"index {bad:g} is out of range for input_dim {self.input_dim} "
                 f"(valid: 0..{self.input_dim - 1})").in_layer(self.caffe_name, self.caffe_type, self.where)

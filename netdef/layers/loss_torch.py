@@ -3,7 +3,8 @@
 A loss top is a 0-d tensor. Where Caffe's backward is not the gradient of its
 own forward (logs of clamped probabilities, ignored labels, the 1e-4 in the
 contrastive gradient) the layer is an autograd.Function whose backward is
-Caffe's diff times the loss top's diff. Labels never receive a gradient.
+Caffe's diff times the loss top's diff. Labels never receive a gradient: the runner detaches
+the bottoms a spec lists in `no_backward_to`.
 """
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from math import prod
 import torch
 from torch import autograd
 
+from netdef.errors import BackendError, NetdefError
 from netdef.layers.base_torch import CaffeLayer
-from netdef.errors import NetdefError
 from netdef.layers.loss import Norm, find_source, normalization, read_infogain
 from netdef.layers.spec import canonical_axis
 from netdef.proto import caffe_pb2
@@ -40,12 +41,24 @@ def _fold(x: torch.Tensor, axis: int) -> torch.Tensor:
     return x.reshape(prod(x.shape[:axis]), x.shape[axis], prod(x.shape[axis + 1:]))
 
 
-def _labels(label: torch.Tensor, outer: int, inner: int, ignore: int | None):
+def _labels(label: torch.Tensor, outer: int, inner: int, ignore: int | None, classes: int):
     """(index, valid): labels as (outer, inner) integers (truncated, as Caffe's cast), ignored
     ones replaced by 0 so they can index safely, and the mask of the others."""
-    lab = label.detach().reshape(outer, inner).long()
+    lab = label.reshape(outer, inner).long()
     valid = lab != ignore if ignore is not None else torch.ones_like(lab, dtype=torch.bool)
+    check_label_range(label.reshape(outer, inner), lab, valid, classes, ignore)
     return torch.where(valid, lab, 0), valid
+
+
+def check_label_range(label, lab, valid, classes: int, ignore: int | None = None) -> None:
+    """Caffe only DCHECKs labels (release builds read past the blob): name the first bad one.
+    One device sync per loss layer; an out-of-range index on CUDA would kill the context."""
+    bad = valid & ((lab < 0) | (lab >= classes))
+    if bool(bad.any()):
+        value = float(label[bad].flatten()[0])
+        also = f", or ignore_label {ignore}" if ignore is not None else ""
+        raise BackendError(f"label {value:g} is out of range for {classes} classes "
+                           f"(valid: 0..{classes - 1}{also})")
 
 
 class _SoftmaxLoss(autograd.Function):
@@ -55,8 +68,8 @@ class _SoftmaxLoss(autograd.Function):
     @staticmethod
     def forward(ctx, x, label, axis, ignore, mode):
         prob = torch.softmax(_fold(x, axis), 1)                     # (outer, C, inner)
-        outer, _, inner = prob.shape
-        index, valid = _labels(label, outer, inner, ignore)
+        outer, classes, inner = prob.shape
+        index, valid = _labels(label, outer, inner, ignore, classes)
         picked = prob.gather(1, index.unsqueeze(1)).squeeze(1)      # (outer, inner)
         nll = -picked.clamp(min=_floor(FLT_MIN, x.dtype)).log()
         norm = _normalizer(mode, outer, inner, valid)
@@ -102,7 +115,7 @@ class SigmoidCrossEntropyLoss(CaffeLayer):
         self.mode = normalization(p, Norm.BATCH_SIZE)
 
     def forward(self, x, target):
-        t = target.detach().reshape(x.shape).to(x.dtype)
+        t = target.reshape(x.shape).to(x.dtype)
         pos = (x >= 0).to(x.dtype)
         # Caffe's overflow-free form of -[t log s(x) + (1 - t) log(1 - s(x))]; its gradient
         # is Caffe's sigmoid(x) - t.
@@ -118,8 +131,11 @@ class HingeLoss(CaffeLayer):
 
     def forward(self, x, label):
         num = x.shape[0]
-        x2 = x.reshape(num, -1)                                     # (num, classes)
-        index = label.detach().reshape(-1)[:num].long().unsqueeze(1)
+        x2 = x.reshape(num, prod(x.shape[1:]))                      # (num, classes)
+        labels = label.reshape(-1)[:num]
+        index = labels.long()
+        check_label_range(labels, index, torch.ones_like(index, dtype=torch.bool), x2.shape[1])
+        index = index.unsqueeze(1)
         # +1 margin on every class, the labelled one counted with its sign flipped.
         sign = torch.ones_like(x2).scatter(1, index, -1.0)
         t = torch.relu(1 + sign * x2)  # autograd's subgradient at the kink (0) is Caffe's
@@ -130,9 +146,10 @@ class _Contrastive(autograd.Function):
     @staticmethod
     def forward(ctx, a, b, sim, margin, legacy):
         num = a.shape[0]
-        diff = (a - b).reshape(num, -1)                             # (num, channels)
+        # Caffe subtracts element by element: a missing trailing axis counts as 1.
+        diff = a.reshape(num, prod(a.shape[1:])) - b.reshape(num, prod(b.shape[1:]))  # (num, channels)
         dist_sq = (diff * diff).sum(1)
-        similar = sim.detach().reshape(-1)[:num].long() != 0
+        similar = sim.reshape(-1)[:num].long() != 0
         if legacy:
             apart = (margin - dist_sq).clamp(min=0)
         else:
@@ -172,8 +189,10 @@ class _MultinomialLogistic(autograd.Function):
     @staticmethod
     def forward(ctx, x, label):
         num = x.shape[0]
-        index = label.detach().reshape(num, 1).long()
-        p = x.reshape(num, -1).gather(1, index).squeeze(1).clamp(min=_floor(LOG_THRESHOLD, x.dtype))
+        index = label.reshape(num, 1).long()
+        check_label_range(label.reshape(num, 1), index, torch.ones_like(index, dtype=torch.bool),
+                          prod(x.shape[1:]))
+        p = x.reshape(num, prod(x.shape[1:])).gather(1, index).squeeze(1).clamp(min=_floor(LOG_THRESHOLD, x.dtype))
         ctx.save_for_backward(index, p)
         ctx.shape = x.shape
         return -p.log().sum() / num
@@ -198,8 +217,8 @@ class _Infogain(autograd.Function):
     @staticmethod
     def forward(ctx, x, label, h, axis, ignore, mode):
         prob = torch.softmax(_fold(x, axis), 1)                     # (outer, C, inner)
-        outer, _, inner = prob.shape
-        index, valid = _labels(label, outer, inner, ignore)
+        outer, classes, inner = prob.shape
+        index, valid = _labels(label, outer, inner, ignore, classes)
         h_rows = h[index].permute(0, 2, 1)                          # (outer, C, inner): H[y, l]
         log_p = prob.clamp(min=_floor(LOG_THRESHOLD, x.dtype)).log()
         per = -(h_rows * log_p).sum(1)                              # (outer, inner)
@@ -242,7 +261,7 @@ class InfogainLoss(CaffeLayer):
         return torch.from_numpy(h.copy()).reshape(self.labels, self.labels)
 
     def forward(self, x, label, h=None):
-        h = (self.infogain if h is None else h.detach()).reshape(self.labels, self.labels).to(x.dtype)
+        h = (self.infogain if h is None else h).reshape(self.labels, self.labels).to(x.dtype)
         loss, prob = _Infogain.apply(x, label, h, self.axis, self.ignore, self.mode)
         return (loss, prob) if self.with_prob else loss
 
@@ -255,11 +274,10 @@ class Accuracy(CaffeLayer):
         self.ignore = p.ignore_label if p.HasField("ignore_label") else None
         self.per_class = len(layer.tops) > 1
 
-    @torch.no_grad()
-    def forward(self, x, label):
+    def forward(self, x, label):  # no_backward: the runner runs it without a graph
         scores = _fold(x, self.axis)                                # (outer, C, inner)
         outer, classes, inner = scores.shape
-        index, valid = _labels(label, outer, inner, self.ignore)
+        index, valid = _labels(label, outer, inner, self.ignore, classes)
         true = scores.gather(1, index.unsqueeze(1))                 # (outer, 1, inner)
         # Correct when fewer than top_k other classes score at least as high (ties count against).
         better = (scores >= true).sum(1) - 1                        # (outer, inner)

@@ -9,6 +9,8 @@ backward, than an autograd LRN built on avg_pool3d (bench/bench_lrn_pool.py).
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
@@ -122,6 +124,8 @@ class BatchNorm(CaffeLayer):
         self.moving_average_fraction, self.eps = p.moving_average_fraction, p.eps
 
     def forward(self, x):  # (N, C, ...)
+        if x.numel() == 0:  # nothing to normalise, and no statistics to learn from
+            return x * 1
         use_global = (not self.training) if self.use_global_stats is None else self.use_global_stats
         if use_global:
             factor = self.scale_factor
@@ -173,7 +177,7 @@ class MVN(CaffeLayer):
     def forward(self, x):  # (N, C, H, W), fewer axes padded with 1s as Caffe does
         shape = legacy_4d(tuple(x.shape))
         rows = shape[0] if self.across_channels else shape[0] * shape[1]
-        flat = x.reshape(rows, -1)
+        flat = x.reshape(rows, math.prod(shape[1:] if self.across_channels else shape[2:]))
         if self.normalize_variance:
             y = _MeanVarianceNorm.apply(flat, self.eps)
         else:

@@ -126,6 +126,9 @@ def stochastic_pool(x: torch.Tensor, g: PoolGeometry, training: bool) -> torch.T
 
 def pool(x: torch.Tensor, g: PoolGeometry, training: bool, with_mask: bool = False):
     """(top, mask or None) of one pooling, any method."""
+    if x.numel() == 0:  # no channels or no items: Caffe's loops run zero times
+        top = x.reshape(tuple(x.shape[:2]) + tuple(g.out))
+        return top, (top.detach().clone() if with_mask else None)
     if g.method == MAX:
         return max_pool(x, g, with_mask)
     if g.method == AVE:

@@ -13,6 +13,8 @@ Two Caffe behaviours are kept on purpose:
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
@@ -52,7 +54,7 @@ class _LSTMCell(torch.autograd.Function):
 
 def lstm_cell(c_prev, gates, cont):
     """One LSTM step over M streams: (M, H), (M, 4H), (M,) -> c, h (M, H)."""
-    return _LSTMCell.apply(c_prev, gates, cont.detach().to(gates.dtype))
+    return _LSTMCell.apply(c_prev, gates, cont.to(gates.dtype))
 
 
 class LSTMUnit(CaffeLayer):
@@ -84,13 +86,13 @@ class _Recurrent(CaffeLayer):
     def _inputs(self, x, rest):
         """x as (T, N, D); x_static as (N, Ds) or None; initial states, each (N, H)."""
         t, n = x.shape[:2]
-        x_static = rest[0].reshape(n, -1) if self.static else None
+        x_static = rest[0].reshape(n, math.prod(rest[0].shape[1:])) if self.static else None
         given = rest[self.static:]
         if self.expose_hidden:
             initial = [s.detach().reshape(n, self.num_output) for s in given]
         else:
             initial = [self._carried(name, n, x) for name in self.states]
-        return x.reshape(t, n, -1), x_static, initial
+        return x.reshape(t, n, math.prod(x.shape[2:])), x_static, initial
 
     def _carried(self, name, n, like):
         state = getattr(self, f"{name}_state")
@@ -115,7 +117,7 @@ class RNN(_Recurrent):
         drive = F.linear(x, self.W_xh, self.b_h)                             # (T, N, H)
         if x_static is not None:
             drive = drive + F.linear(x_static, self.W_xh_static)             # + (N, H)
-        keep = cont.detach().to(drive.dtype).unsqueeze(-1)                   # (T, N, 1)
+        keep = cont.to(drive.dtype).unsqueeze(-1)                   # (T, N, 1)
         hs = []
         for t in range(drive.shape[0]):
             h = torch.tanh(F.linear(h * keep[t], self.W_hh) + drive[t])     # (N, H)
@@ -132,7 +134,7 @@ class LSTM(_Recurrent):
         drive = F.linear(x, self.W_xc, self.b_c)                             # (T, N, 4H)
         if x_static is not None:
             drive = drive + F.linear(x_static, self.W_xc_static)             # + (N, 4H)
-        cont = cont.detach().to(drive.dtype)                                  # (T, N)
+        cont = cont.to(drive.dtype)                                  # (T, N)
         hs = []
         for t in range(drive.shape[0]):
             gates = F.linear(h * cont[t].unsqueeze(-1), self.W_hc) + drive[t]  # (N, 4H)

@@ -1,6 +1,8 @@
 """Torch forward for the reduce_ops family (see reduce_ops.py for the specs)."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from netdef.layers.base_torch import CaffeLayer
@@ -18,15 +20,23 @@ class Reduction(CaffeLayer):
         self.op, self.coeff = p.operation, p.coeff
 
     def forward(self, x):
-        rows = x.reshape(tuple(x.shape[: self.axis]) + (-1,))  # (num, dim): one row per top value
+        dim = math.prod(x.shape[self.axis:])
+        rows = x.reshape(tuple(x.shape[: self.axis]) + (dim,))  # (num, dim): one row per top value
         if self.op == _OP.ASUM:
             y = rows.abs().sum(-1)  # abs' gradient is sign(x), 0 at 0, as Caffe's
         elif self.op == _OP.SUMSQ:
             y = rows.square().sum(-1)
         else:
             y = rows.sum(-1)
-        coeff = self.coeff / rows.shape[-1] if self.op == _OP.MEAN else self.coeff
+        coeff = _mean_coeff(self.coeff, dim) if self.op == _OP.MEAN else self.coeff
         return y if coeff == 1 else y * coeff
+
+
+def _mean_coeff(coeff: float, dim: int) -> float:
+    """Caffe's coeff_ / dim_ in float: the mean of 0 elements is 0 * inf = NaN, not an error."""
+    if dim:
+        return coeff / dim
+    return math.copysign(math.inf, coeff) if coeff else math.nan
 
 
 def _caffe_topk(x: torch.Tensor, dim: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,13 +56,12 @@ class ArgMax(CaffeLayer):
         self.axis = p.axis if p.HasField("axis") else None
         self.top_k, self.out_max_val = p.top_k, p.out_max_val
 
-    def forward(self, x):
-        x = x.detach()
+    def forward(self, x):  # no_backward: the runner runs it without a graph
         if self.axis is not None:
             axis = canonical_axis(self.axis, x.dim())
             values, index = _caffe_topk(x, axis, self.top_k)
             return values if self.out_max_val else index.to(x.dtype)
-        values, index = _caffe_topk(x.reshape(x.shape[0], -1), 1, self.top_k)  # (N, k)
+        values, index = _caffe_topk(x.reshape(x.shape[0], math.prod(x.shape[1:])), 1, self.top_k)  # (N, k)
         rows = [index.to(x.dtype)] + ([values] if self.out_max_val else [])
         top = torch.stack(rows, 1)  # (N, 1 or 2, k)
         return top.reshape(argmax_shape(tuple(x.shape), None, self.top_k, self.out_max_val))

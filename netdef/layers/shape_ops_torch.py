@@ -92,7 +92,7 @@ class Tile(CaffeLayer):
 
 class Filter(CaffeLayer):
     def forward(self, *bottoms):
-        selector = bottoms[-1].detach()  # (N,) or (N, 1, ...): no gradient, as in Caffe
+        selector = bottoms[-1]  # (N,) or (N, 1, ...): detached by the runner (no_backward_to)
         keep = torch.nonzero(selector.reshape(-1)).squeeze(1)  # the output size is data-dependent
         tops = tuple(b.index_select(0, keep) for b in bottoms[:-1])
         return tops[0] if len(tops) == 1 else tops
@@ -100,7 +100,6 @@ class Filter(CaffeLayer):
 
 class BatchReindex(CaffeLayer):
     def forward(self, x, index):  # x (N, ...), index (M,) -> (M, ...)
-        index = index.detach()
         if index.device.type == "cpu":  # a check on CUDA would sync; index_select asserts there
             self._check(index, x.shape[0])
         return x.index_select(0, index.long())  # float -> int truncates, like Caffe's cast

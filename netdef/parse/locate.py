@@ -102,6 +102,7 @@ class SourceMap:
         self.text = text
         self._root: Node | None = None
         self._layer_nodes: list[Node | None] | None = None
+        self.dropped_inputs: list[str] = []  # `input:` names without a shape, stripped by the upgrade
 
     @property
     def root(self) -> Node:

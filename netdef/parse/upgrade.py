@@ -169,25 +169,29 @@ def v1_to_layer(old, node: Node | None = None, source: SourceMap | None = None) 
 # -- net inputs, BatchNorm ---------------------------------------------------------------
 
 def upgrade_input_fields(param: caffe_pb2.NetParameter, source: SourceMap | None) -> str:
-    """`input:` + `input_dim:`/`input_shape:` -> one Input layer named "input", first."""
+    """Caffe's UpgradeNetInput: `input:` + `input_shape:` (which wins) or `input_dim:` (4 per
+    input) -> one Input layer named "input", first; extra shapes or dims are ignored. Inputs
+    with neither are only names (a legacy caffemodel, or a prototxt beside an Input layer):
+    Caffe strips them."""
     names = list(param.input)
+    n = len(names)
     if param.input_shape:
-        if len(param.input_shape) not in (1, len(names)):
-            raise _field_err(source, f"{len(names)} inputs but {len(param.input_shape)} input_shape "
+        if len(param.input_shape) < n:  # Caffe would index past input_shape
+            raise _field_err(source, f"{n} inputs but {len(param.input_shape)} input_shape "
                              "entries (give one per input)", "input_shape")
-        shapes = [list(s.dim) for s in param.input_shape]
+        shapes = [list(s.dim) for s in param.input_shape[:n]]
     elif param.input_dim:
-        if len(param.input_dim) != 4 * len(names):
-            raise _field_err(source, f"input_dim must give 4 values per input: {len(names)} inputs "
-                             f"need {4 * len(names)}, got {len(param.input_dim)}", "input_dim")
+        if len(param.input_dim) < 4 * n:
+            raise _field_err(source, f"input_dim must give 4 values per input: {n} inputs "
+                             f"need {4 * n}, got {len(param.input_dim)}", "input_dim")
         dims = list(param.input_dim)
-        shapes = [dims[4 * i: 4 * i + 4] for i in range(len(names))]
-    elif source is None:
-        # A legacy caffemodel names its inputs without shapes; Caffe just drops them.
-        del param.input[:]
-        return f"net input field(s) without a shape dropped: {', '.join(names)}"
+        shapes = [dims[4 * i: 4 * i + 4] for i in range(n)]
     else:
-        raise _field_err(source, "`input:` needs `input_shape` or `input_dim` for its shape", "input")
+        del param.input[:]
+        if source is not None:
+            source.dropped_inputs = names
+        return (f"net input field(s) without input_shape/input_dim dropped, as Caffe does: "
+                f"{', '.join(names)}")
     layer = caffe_pb2.LayerParameter(name="input", type="Input", top=names)
     for shape in shapes:
         layer.input_param.shape.add().dim.extend(shape)

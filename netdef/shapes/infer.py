@@ -13,6 +13,8 @@ from netdef.errors import GraphError, NetdefError, ShapeError
 from netdef.graph.net import Layer, Net
 from netdef.layers.spec import Blob, Shape, fmt_shape
 from netdef.proto import caffe_pb2
+from netdef.shapes.fillers import check_filler
+from netdef.shapes.limits import check_int_fields, check_limits
 
 
 @dataclass(frozen=True)
@@ -116,16 +118,40 @@ def infer_shapes(net: Net) -> NetShapes:
 
 def _layer_shapes(layer: Layer, bottoms: list[Shape]) -> LayerShapes:
     spec = layer.spec
+    check_int_fields(layer.lp)
     layer.attrs = spec.resolve(layer, bottoms)
     tops = [tuple(int(d) for d in t) for t in spec.infer(layer, bottoms)]
     if len(tops) != len(layer.tops):
         raise ShapeError(f"internal: rule gave {len(tops)} top shapes for {len(layer.tops)} tops")
     for name, shape in zip(layer.tops, tops):
-        if any(d < 0 for d in shape):
-            raise ShapeError(f'top "{name}" would have negative size {fmt_shape(shape)}')
+        check_limits(shape, f'top "{name}"')
     blobs = spec.blobs(layer, bottoms)
+    for blob in blobs:
+        _check_blob(layer, blob)
     return LayerShapes(layer, bottoms, tops, blobs, [None] * len(blobs),
                        macs=spec.macs(layer, bottoms, tops), flops=spec.flops(layer, bottoms, tops))
+
+
+def _check_blob(layer: Layer, blob: Blob) -> None:
+    """Caffe's limits on a parameter blob, and its filler's checks (located at the filler field)."""
+    check_limits(blob.shape, f'parameter blob "{blob.name}"')
+    try:
+        check_filler(blob.filler, blob.shape)
+    except ShapeError as err:
+        err.field = _filler_field(layer, blob.name, err.field)
+        err.message = f'{blob.name} filler: {err.message}'
+        raise
+
+
+def _filler_field(layer: Layer, blob_name: str, key: str) -> str:
+    """The most precise located path of a filler field: `<param>.<blob>_filler.<key>`, ..."""
+    param = layer.spec.param
+    names = [f"{blob_name}_filler", "filler"]
+    candidates = ([f"{param}.{n}.{key}" for n in names] if param else []) + names
+    for path in candidates:
+        if layer.where_field(path) != layer.where:
+            return path
+    return names[0]
 
 
 def _share_params(layer: Layer, ls: LayerShapes, owners: dict) -> None:

@@ -61,8 +61,8 @@ def to_table(shapes: NetShapes) -> str:
             shown = fmt_shape(shape) if ls.top_shapes else "(no top)"
             if i == 0:
                 rows.append((layer.name, label, shown, _num(ls.params), _num(ls.macs)))
-            else:
-                rows.append(("", "", shown, "", ""))
+            else:  # an extra top (a data layer's label): name it
+                rows.append((f"  + {layer.tops[i]}", "", shown, "", ""))
     widths = [max(len(r[c]) for r in rows) for c in range(5)]
     line = "  ".join("=" * w for w in widths)
 

@@ -104,7 +104,7 @@ def test_missing_dot_writes_the_source_and_says_how_to_install(tmp_path, monkeyp
     model = tmp_path / "small.prototxt"
     model.write_text(SMALL)
     out = tmp_path / "pic.png"
-    assert main(["draw", str(model), "-o", str(out)]) == 1
+    assert main(["draw", str(model), "-o", str(out)]) == 0  # graphviz is optional
     err = capsys.readouterr().err
     assert f"wrote {tmp_path / 'pic.dot'}" in err and "apt-get install graphviz" in err
     assert f"dot -Tpng {tmp_path / 'pic.dot'} -o {out}" in err

@@ -37,12 +37,25 @@ def test_round_trip_bit_exact_from_real_caffemodel(solver_case, tmp_path):
         assert [g.shape for g in got] == [a.shape for a in arrays]
 
 
-def test_slashes_in_layer_names_round_trip(tmp_path):
+def test_slashes_in_layer_names_are_refused_and_nothing_is_written(tmp_path):
     layers = [LayerWeights("conv1/7x7_s2", blobs=[np.ones(3, np.float32)]),
               LayerWeights("conv1", blobs=[np.zeros(2, np.float32)]),
               LayerWeights("inception_3a/relu_1x1")]
-    back = read_hdf5_weights(write_hdf5_weights(tmp_path / "g.h5", layers))
-    assert sorted(lw.name for lw in back.layers) == ["conv1", "conv1/7x7_s2", "inception_3a/relu_1x1"]
+    target = tmp_path / "g.h5"
+    target.write_bytes(b"old")
+    with pytest.raises(WeightsError, match=r'layer names with "/" \("conv1/7x7_s2", "inception_3a/relu_1x1"\) '
+                                           r"cannot be saved as Caffe HDF5 weights.*save a .caffemodel"):
+        write_hdf5_weights(target, layers)
+    assert target.read_bytes() == b"old"
+
+
+def test_nested_groups_read_back_as_full_names(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "g.h5", "w") as f:
+        f.create_dataset("data/conv1/7x7_s2/0", data=np.ones(3, np.float32))
+        f.create_dataset("data/conv1/0", data=np.zeros(2, np.float32))
+    back = read_hdf5_weights(tmp_path / "g.h5")
+    assert sorted(lw.name for lw in back.layers) == ["conv1", "conv1/7x7_s2"]
     assert back.layer("conv1/7x7_s2").blobs[0].tolist() == [1, 1, 1]
 
 
@@ -103,3 +116,11 @@ def test_failed_write_keeps_the_old_file(tmp_path):
         write_hdf5_weights(path, {"a": [np.array(["text"])]})
     assert open(path, "rb").read() == before
     assert os.listdir(tmp_path) == ["w.h5"]
+
+
+def test_a_huge_declared_blob_is_refused_before_reading(tmp_path, monkeypatch):
+    monkeypatch.setattr("netdef.io.hdf5.available_bytes", lambda: 1 << 20)
+    with h5py.File(tmp_path / "w.h5", "w") as f:  # declares 4 GiB, stores nothing
+        f.create_dataset("data/ip/0", shape=(2**20, 2**10), dtype="f4", chunks=(1, 2**10))
+    with pytest.raises(WeightsError, match=r'layer "ip": blob 0 declares shape 1048576x1024 \(4.0 GiB'):
+        read_hdf5_weights(tmp_path / "w.h5")

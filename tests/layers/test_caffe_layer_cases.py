@@ -15,13 +15,6 @@ torch = pytest.importorskip("torch")
 
 RTOL, ATOL = 1e-4, 1e-5
 
-# Stored diffs that record the reference harness, not Caffe's arithmetic.
-# HingeLoss keeps its margins in the bottom's diff buffer between Forward and
-# Backward; the harness zeroed "all other diffs" in between, so Caffe's Backward
-# read zeros and stored an all-zero gradient. In training nothing clears that
-# buffer, and Caffe computes the ordinary hinge gradient, which
-# tests/layers/test_loss_shapes.py checks against Caffe's backward formula.
-HARNESS_ARTIFACTS = {"hinge_l1": ["x"], "hinge_l2": ["x"]}
 
 
 def run_case(name: str, device: str = "cpu"):
@@ -79,10 +72,6 @@ def test_layer_case(name, device):
                     for t in meaningful["top_diff"])
     objective.backward()
     for b in meaningful["bottom_diff"]:
-        if b in HARNESS_ARTIFACTS.get(name, []):
-            # If the reference is ever regenerated without the artifact, compare again.
-            assert not data[f"bottom_diff/{b}"].any(), f"{name}: stored diff is no longer all zero"
-            continue
         assert_close(inputs[b].grad, data[f"bottom_diff/{b}"], f"bottom diff {b}")
     for key in meaningful["param_diff"]:
         layer, i = key.split("/")

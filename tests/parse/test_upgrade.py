@@ -248,8 +248,6 @@ ERROR_ROWS = [
      "the net mixes `layers { }` (old V0/V1 format) with `layer { }` (current format)", "2:1"),
     ('input: "x" input_dim: 1 input_dim: 3\nlayer { name: "r" type: "ReLU" bottom: "x" top: "y" }',
      "input_dim must give 4 values per input: 1 inputs need 4, got 2", "1:12"),
-    ('input: "x"\nlayer { name: "r" type: "ReLU" bottom: "x" top: "y" }',
-     "`input:` needs `input_shape` or `input_dim` for its shape", "1:1"),
 ]
 
 

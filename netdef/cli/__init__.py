@@ -17,6 +17,8 @@ COMMANDS = {
     "time": "time_cmd",
     "train": "train_cmd",
     "schedule": "schedule_cmd",
+    "parse-log": "parse_log_cmd",
+    "plot": "plot_cmd",
 }
 
 

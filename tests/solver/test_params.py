@@ -27,16 +27,16 @@ def test_snapshot_prefix_defaults_as_caffe(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("fields, message", [
-    (dict(lr_policy='"stpe"'), 'solver.prototxt:3:1: unknown lr_policy "stpe"; did you mean "step"?'),
-    (dict(regularization_type='"L3"'), 'solver.prototxt:10:1: regularization_type "L3" is not one of L2, L1'),
-    (dict(net='"missing.prototxt"'), 'solver.prototxt:1:1: net file "missing.prototxt" not found'),
-    (dict(average_loss=0), "solver.prototxt:10:1: average_loss must be >= 1, got 0"),
-    (dict(test_iter=5), "solver.prototxt:10:1: 1 test net(s) but test_interval is 0"),
-    (dict(train_net='"net.prototxt"'), "solver.prototxt:10:1: more than one train net given (net, train_net)"),
-    (dict(type='"Adamm"', solver_type=None), 'solver.prototxt:10:1: unknown solver type "Adamm"; did you mean "Adam"?'),
-    (dict(type='"AdaGrad"'), "solver.prototxt:4:1: AdaGrad does not use momentum (Caffe requires momentum 0), got 0.9"),
-    (dict(type='"RMSProp"', momentum=None, rms_decay=1.5), "rms_decay must be in [0, 1), got 1.5"),
-    (dict(solver_type="SGD", type='"SGD"'), "old solver_type (enum) and new type (string) cannot both be given"),
+    ({"lr_policy": '"stpe"'}, 'solver.prototxt:3:1: unknown lr_policy "stpe"; did you mean "step"?'),
+    ({"regularization_type": '"L3"'}, 'solver.prototxt:10:1: regularization_type "L3" is not one of L2, L1'),
+    ({"net": '"missing.prototxt"'}, 'solver.prototxt:1:1: net file "missing.prototxt" not found'),
+    ({"average_loss": 0}, "solver.prototxt:10:1: average_loss must be >= 1, got 0"),
+    ({"test_iter": 5}, "solver.prototxt:10:1: 1 test net(s) but test_interval is 0"),
+    ({"train_net": '"net.prototxt"'}, "solver.prototxt:10:1: more than one train net given (net, train_net)"),
+    ({"type": '"Adamm"', "solver_type": None}, 'solver.prototxt:10:1: unknown solver type "Adamm"; did you mean "Adam"?'),
+    ({"type": '"AdaGrad"'}, "solver.prototxt:4:1: AdaGrad does not use momentum (Caffe requires momentum 0), got 0.9"),
+    ({"type": '"RMSProp"', "momentum": None, "rms_decay": 1.5}, "rms_decay must be in [0, 1), got 1.5"),
+    ({"solver_type": "SGD", "type": '"SGD"'}, "old solver_type (enum) and new type (string) cannot both be given"),
 ])
 def test_solver_errors_are_located(tmp_path, monkeypatch, fields, message):
     monkeypatch.chdir(tmp_path)

@@ -11,7 +11,7 @@ from netdef.proto import caffe_pb2
 from netdef.solver import Solver
 from netdef.solver.rules import RULES, rule_class
 
-SETTINGS = dict(momentum=0.9, momentum2=0.99, delta=1e-6, rms_decay=0.95)
+SETTINGS = {"momentum": 0.9, "momentum2": 0.99, "delta": 1e-6, "rms_decay": 0.95}
 
 
 def caffe_step(kind, settings, g, hist, rate, it):

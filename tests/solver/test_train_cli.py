@@ -22,7 +22,7 @@ def train(folder, *args, wait=True, **popen):
                             text=True, **popen)
     if not wait:
         return proc
-    out, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120)
     return proc.returncode, err
 
 

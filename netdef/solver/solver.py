@@ -34,6 +34,7 @@ from netdef.solver.rules import rule_class
 from netdef.solver.update import ParamUpdate, learnable_blobs, zero_diffs
 
 f32 = np.float32
+_RULE_FIELDS = ("momentum", "momentum2", "delta", "rms_decay")   # read by some update rules only
 
 
 class Solver:
@@ -94,6 +95,9 @@ class Solver:
             cls.check(self.param)
         except SolverError as err:
             raise self.spec.error(err.message, err.field or "type") from None
+        for name in _RULE_FIELDS:
+            if self.param.HasField(name) and name not in cls.fields:
+                self._warn("solver.cpp:61", f"{name} is set but the {cls.type} solver does not use it")
         return cls
 
     def _seed(self) -> None:
@@ -209,7 +213,10 @@ class Solver:
         """Solver::Step: run `iters` iterations (fewer if a stop is requested)."""
         from netdef.solver.loop import run_steps
 
-        run_steps(self, iters)
+        try:
+            run_steps(self, iters)
+        finally:
+            self.log.stop_progress()
 
     def solve(self, resume_file=None) -> None:
         """Solver::Solve: restore if asked, step to max_iter, final snapshot, final

@@ -31,7 +31,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, write_result  # noqa: E402
+from common import ROOT, write_result
 
 MODEL = ROOT / "models" / "alexnet.prototxt"
 
@@ -42,7 +42,6 @@ def dummy_alexnet(batch: int, shape) -> str:
     from google.protobuf import text_format
 
     from netdef.parse import read_net
-    from netdef.proto import caffe_pb2
 
     param, _, _ = read_net(str(MODEL))
     layers = [lp for lp in param.layer if lp.type != "Data"]

@@ -3,6 +3,7 @@ weights, within the reference README's tolerances."""
 from __future__ import annotations
 
 import pytest
+import torch
 from solverhelp import RecordingLog, check_final_weights, copy_case, solver_cases
 
 
@@ -53,3 +54,18 @@ def test_clipping_happens_where_caffe_clipped(tmp_path, monkeypatch):
     assert len(clipped) == sum(1 for it in traj["iterations"] if it.get("clipped")) == 12
     first = next(it["clipped"] for it in traj["iterations"] if it.get("clipped"))
     assert f"(L2 norm {first['l2_norm']:g} > 1.8) by scale factor {first['scale']:g}" in clipped[0]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ["sgd_momentum_step", "adam"])
+def test_trajectory_on_cuda(name, tmp_path, monkeypatch):
+    """The same trajectories on a GPU (TF32 off: with it, 1e-3 differences say nothing)."""
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    folder, traj, solver, log = run_case(name, tmp_path, monkeypatch, device="cuda")
+    train = log.train()
+    for it in traj["iterations"]:
+        assert abs(train[it["iter"]]["loss"] - it["loss"]) <= 1e-5 + 1e-4 * abs(it["loss"]), it["iter"]
+    assert solver.rule.history[0].is_cuda
+    solver.net.cpu()
+    check_final_weights(solver, folder / "final.caffemodel")

@@ -48,6 +48,19 @@ def test_sigint_stops_snapshots_and_exits_0(tmp_path):
     assert state is not None and read_solverstate(state).iter > 0
 
 
+def test_second_sigint_exits_at_once(tmp_path):
+    write_solver(tmp_path, dummy_net(inputs=1024, hidden=4096, batch=64), max_iter=1000000, display=1)
+    proc = train(tmp_path, wait=False)
+    assert wait_for(lambda: (tmp_path / "snap_log.jsonl").exists() and
+                    (tmp_path / "snap_log.jsonl").stat().st_size > 0)
+    while proc.poll() is None:          # Ctrl-C, Ctrl-C, ... (Python merges signals that arrive together)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.02)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.rstrip().endswith("netdef: interrupted") and "Traceback" not in err
+
+
 def test_sighup_snapshots_and_goes_on(tmp_path):
     write_solver(tmp_path, dummy_net(), max_iter=1000000, display=100, snapshot_after_train="false")
     proc = train(tmp_path, wait=False)

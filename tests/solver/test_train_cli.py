@@ -53,9 +53,11 @@ def test_second_sigint_exits_at_once(tmp_path):
     proc = train(tmp_path, wait=False)
     assert wait_for(lambda: (tmp_path / "snap_log.jsonl").exists() and
                     (tmp_path / "snap_log.jsonl").stat().st_size > 0)
-    while proc.poll() is None:          # Ctrl-C, Ctrl-C, ... (Python merges signals that arrive together)
+    for _ in range(10):                 # Ctrl-C, Ctrl-C, ... (Python merges signals that arrive together)
+        if proc.poll() is not None:
+            break
         proc.send_signal(signal.SIGINT)
-        time.sleep(0.02)
+        time.sleep(0.05)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert err.rstrip().endswith("netdef: interrupted") and "Traceback" not in err

@@ -38,6 +38,18 @@ _RULE_FIELDS = ("momentum", "momentum2", "delta", "rms_decay")   # read by some 
 
 
 class Solver:
+    """A Caffe solver over netdef nets.
+
+    solver:   a solver prototxt path, its text, a SolverParameter or a SolverSpec
+    weights:  .caffemodel/.h5 files (list or "a,b") replacing the solver's `weights`
+    snapshot: a .solverstate(.h5) to restore (netdef's or Caffe's)
+    device:   "cpu", "cuda:0", ... (the CLI maps --gpu / solver_mode: GPU to it)
+    level, stages: added to train_state as `caffe train --level/--stage` do
+    rank, world_size: data-parallel position; only rank 0 tests, logs and snapshots
+    log:      a TrainLog, None (stderr) or False (silent)
+    actions:  callable returning "stop"/"snapshot"/"none" between iterations (signals)
+    """
+
     def __init__(self, solver, *, weights=None, snapshot=None, device="cpu", phase=None, level=None,
                  stages=None, rank: int = 0, world_size: int = 1, log: TrainLog | bool | None = None,
                  actions=None):
@@ -177,7 +189,9 @@ class Solver:
         zero_diffs(self.blobs)
 
     def forward_backward(self):
-        """One forward and backward pass of the train net: (loss as float32, blobs)."""
+        """One forward and backward pass of the train net (Net::ForwardBackward):
+        (the loss as float32, the blobs of the forward). Gradients accumulate in
+        each parameter's .grad over the iter_size passes."""
         out = self.net()
         out.loss.backward()
         return f32(out.loss.detach().item()), out
@@ -207,6 +221,8 @@ class Solver:
             self.log.open_jsonl(self.prefix + "_log.jsonl", append=self.restored_from is not None)
 
     def requested_action(self) -> str:
+        """"stop", "snapshot" or "none" (signals reach rank 0; a data-parallel
+        subclass broadcasts the answer so that every rank acts alike)."""
         return self.actions() if self.rank == 0 else "none"
 
     def step(self, iters: int) -> None:
@@ -227,8 +243,11 @@ class Solver:
 
     # -- tests, snapshots ----------------------------------------------------------
     def test_all(self) -> list[dict]:
+        """Solver::TestAll: every test net in turn (rank 0 only); each net's mean outputs."""
         from netdef.solver.testing import test_net
 
+        if self.rank != 0:
+            return []
         results = []
         for k in range(len(self.test_nets)):
             if self.requested_early_exit:

@@ -114,3 +114,28 @@ def test_layer_wise_reduce_is_reported(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_solver(tmp_path, dummy_net(), layer_wise_reduce="false")
     assert "layer_wise_reduce" in read_solver_file("solver.prototxt").warnings[0]
+
+
+def test_inline_net_param_and_test_net_param(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    body = "\n".join("  " + line for line in STAGED.splitlines())
+    (tmp_path / "solver.prototxt").write_text(
+        f"net_param {{\n{body}\n}}\ntest_net_param {{\n{body}\n}}\ntest_iter: 1\ntest_iter: 1\n"
+        'test_interval: 1\nbase_lr: 0.1\nlr_policy: "fixed"\nmax_iter: 1\nsnapshot_after_train: false\n')
+    log = RecordingLog()
+    solver = Solver("solver.prototxt", log=log)
+    assert len(solver.test_nets) == 2          # test_net_param first, then the generic net_param
+    assert "Creating test net (#0) specified by test_net_param" in log.lines
+    assert "Creating test net (#1) specified by net_param" in log.lines
+    solver.solve()
+
+
+def test_netdef_exports_solver_without_importing_torch_eagerly():
+    import subprocess
+    import sys
+
+    code = ("import sys, netdef; assert 'torch' not in sys.modules; "
+            "S = netdef.Solver; assert 'torch' in sys.modules and S.__name__ == 'Solver'; "
+            "assert callable(netdef.get_solver)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr

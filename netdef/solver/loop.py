@@ -96,14 +96,13 @@ def _accumulate(solver, display: bool):
     from netdef.solver.debug import DebugInfo
 
     p = solver.param
-    loss, out = f32(0), None
+    loss = f32(0)
     with DebugInfo(solver, enabled=display and p.debug_info):
         for _ in range(p.iter_size):
-            value, out = solver.forward_backward()
-            loss = f32(loss + value)
+            loss = f32(loss + f32(solver.forward_backward()))
     loss = f32(loss / f32(p.iter_size))
     solver.check_finite(loss)
-    return loss, out
+    return loss, solver.outputs
 
 
 def _display(solver, progress: _Progress, out) -> None:

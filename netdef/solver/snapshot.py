@@ -154,3 +154,23 @@ def newest_solverstate(prefix: str) -> str | None:
         if complete and (best is None or int(number) > best[0]):
             best = (int(number), os.path.join(folder, name))
     return best[1] if best else None
+
+
+def remove_stale_temporaries(prefix: str) -> list[str]:
+    """Remove the hidden partial files (`.<prefix>_iter_N.*.tmp`) a killed run left
+    behind; finished snapshots are never touched."""
+    folder = os.path.dirname(os.path.abspath(prefix))
+    start = "." + os.path.basename(prefix) + "_iter_"
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        if name.startswith(start) and name.endswith(".tmp"):
+            try:
+                os.remove(os.path.join(folder, name))
+                removed.append(name)
+            except OSError:
+                pass
+    return removed

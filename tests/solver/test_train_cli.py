@@ -95,6 +95,7 @@ def test_kill_9_while_snapshotting_leaves_whole_snapshots(tmp_path):
     code, err = train(tmp_path, "--snapshot", os.path.basename(newest))
     assert code == 0, err
     assert read_solverstate(tmp_path / "snap_iter_8.solverstate").iter == 8
+    assert not list(tmp_path.glob(".*.tmp"))      # the killed run's partial files were cleared
 
 
 def test_nan_loss_stops_with_the_iteration(tmp_path):

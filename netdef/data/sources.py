@@ -134,6 +134,26 @@ class HDF5Reader:
             if self.shuffle:
                 self.rows = self.rng.permutation(len(self.rows))
 
+    def state(self) -> dict:
+        """Where reading stands, as JSON-able values (netdef's exact resume; Caffe
+        keeps no read position and starts again at the first row)."""
+        rows = None
+        if self.arrays is not None:
+            rows = [int(r) for r in self.rows] if self.shuffle else len(self.rows)
+        return {"file_order": [int(i) for i in self.file_order], "current_file": self.current_file,
+                "rows": rows, "row": getattr(self, "row", 0)}
+
+    def load_state(self, state: dict) -> None:
+        self.file_order = [int(i) for i in state["file_order"]]
+        self.current_file = int(state["current_file"])
+        if state["rows"] is None:
+            self.arrays = None
+            return
+        self._load()
+        rows = state["rows"]
+        self.rows = np.asarray(rows) if isinstance(rows, list) else np.arange(rows)
+        self.row = int(state["row"])
+
     def batch(self, size: int) -> list[np.ndarray]:
         """`size` rows of every top (float32), straddling file ends as Caffe does."""
         if self.arrays is None:

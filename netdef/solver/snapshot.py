@@ -8,7 +8,8 @@ a group history/0..n-1). Each file is written to a temporary name and renamed
 into place, weights before state, so every solverstate on disk names a whole
 caffemodel and a SIGKILL at any moment leaves earlier snapshots as they were.
 
-Restoring reads either format (told apart by the `.h5` suffix, as Caffe), from
+netdef adds `<solverstate>.json` (netdef/solver/resume.py: random and data read
+state, which Caffe's format has no room for). Restoring reads either format (told apart by the `.h5` suffix, as Caffe), from
 netdef or from Caffe. `learned_net` is opened as Caffe opens it (relative to the
 working directory), falling back to the solverstate's own folder.
 """

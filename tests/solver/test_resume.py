@@ -4,7 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from solverhelp import RecordingLog, check_final_weights, copy_case, dummy_net, write_solver
+from solverhelp import (
+    RecordingLog,
+    check_final_weights,
+    copy_case,
+    dummy_net,
+    write_solver,
+)
 
 from netdef.errors import SolverError
 from netdef.solver import Solver

@@ -43,6 +43,13 @@ class DatumReader:
         d = datum_mod.parse(value, key)
         return datum_mod.shape(d, self.mode if d.encoded else image.NATIVE, key), d.encoded
 
+    def state(self) -> dict:
+        """The cursor's place in the current pass (Caffe keeps none)."""
+        return {"position": self.cursor.position}
+
+    def load_state(self, state: dict) -> None:
+        self.cursor.skip(int(state["position"]))
+
     def next(self) -> tuple[np.ndarray, int, str]:
         key, value = self.cursor.next()
         d = datum_mod.parse(value, key)
@@ -71,6 +78,13 @@ class ImageListReader:
     def _shuffle(self) -> None:
         order = self.rng.permutation(len(self.entries))
         self.entries = [self.entries[i] for i in order]
+
+    def state(self) -> dict | None:
+        """The list position; None when shuffling (the order is not kept)."""
+        return None if self.param.shuffle else {"pos": self.pos}
+
+    def load_state(self, state: dict) -> None:
+        self.pos = int(state["pos"])
 
     def path(self, index: int) -> str:
         name = self.param.root_folder + self.entries[index][0]  # plain concatenation, as Caffe

@@ -54,16 +54,22 @@ class _Source(CaffeLayer):
         if not self.resumable:
             return None
         reader = getattr(self, "reader", None)
-        return {"rng": self.rng.bit_generator.state, "reader": None if reader is None else reader.state()}
+        where = None if reader is None else reader.state()
+        if reader is not None and where is None:
+            return None            # this reader cannot say (e.g. a shuffled image list)
+        return {"rng": self.rng.bit_generator.state, "reader": where}
 
     def load_source_state(self, state: dict) -> None:
         if state.get("reader") is not None:
             try:
-                self.reader = self._open()
+                self._open_for_resume()
                 self.reader.load_state(state["reader"])
             except DataError as err:
                 raise self._fail(err) from None
         self.rng.bit_generator.state = state["rng"]
+
+    def _open_for_resume(self) -> None:
+        self.reader = self._open()
 
     def _fail(self, err: DataError) -> BackendError:
         wanted = ", ".join(f"{t}={fmt_shape(s)}" for t, s in zip(self.tops, self.top_shapes))
@@ -78,6 +84,11 @@ class _Transformed(_Source):
     def setup(self, layer, shapes):
         super().setup(layer, shapes)
         self.reader = None
+
+    resumable = True
+
+    def _open_for_resume(self) -> None:
+        self.reader, self.transform = self._open(), self._transformer()
 
     def _transformer(self):
         from netdef.data.mean import read_mean

@@ -4,8 +4,9 @@ Caffe's SolverState holds iter, current_step, history and the weights' file,
 but no data read position and no random state: a resumed Caffe run starts every
 data layer again at its first record and its random stream at random_seed.
 netdef writes `<solverstate>.json` as well (Caffe never reads it): torch's
-random state and, for data layers that can say where they stand (HDF5Data,
-DummyData), their read position and random state. Resuming from a snapshot that
+random state and, for data layers that can say where they stand (Data,
+HDF5Data, DummyData, unshuffled ImageData), their read position and random
+state. Resuming from a snapshot that
 has it continues bit for bit as the uninterrupted run; without it (Caffe's own
 snapshots) data layers start again, as in Caffe.
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 from netdef.errors import NetdefError
@@ -61,6 +62,7 @@ def main(argv=None) -> int:
         print(f"netdef: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # more Ctrl-C while leaving change nothing
         print("netdef: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:

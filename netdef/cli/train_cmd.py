@@ -56,12 +56,16 @@ def run(args) -> int:
     log.emit("caffe.cpp:197", "Use CPU." if device == "cpu" else f"Using GPUs {device.split(':')[1]}")
     with SignalActions(args.sigint_effect, args.sighup_effect) as actions:
         solver = _make_solver(spec, args, device, stages, log, actions)
+        interrupted = False
         try:
             log.emit("caffe.cpp:239", "Starting Optimization")
             solver.solve()
+        except KeyboardInterrupt:       # a second Ctrl-C: leave at once, no picture
+            interrupted = True
+            raise
         finally:
             log.close()
-            if not args.no_plot:
+            if not (args.no_plot or interrupted):
                 _plot(solver, log)
     log.emit("caffe.cpp:250", "Optimization Done.")
     return 0
@@ -100,7 +104,7 @@ def _device(args, spec) -> str:
 def _plot(solver, log) -> None:
     """<snapshot_prefix>_curves.png from the JSONL log (netdef.logs, when installed)."""
     path = getattr(log, "jsonl_path", None)
-    if not path or not os.path.exists(path):
+    if not path or not os.path.exists(path) or not os.path.getsize(path):
         return
     try:
         from netdef.logs.plot import plot_file

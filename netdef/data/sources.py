@@ -43,6 +43,13 @@ class DatumReader:
         d = datum_mod.parse(value, key)
         return datum_mod.shape(d, self.mode if d.encoded else image.NATIVE, key), d.encoded
 
+    def state(self) -> dict:
+        """The cursor's place in the current pass (Caffe keeps none)."""
+        return {"position": self.cursor.position}
+
+    def load_state(self, state: dict) -> None:
+        self.cursor.skip(int(state["position"]))
+
     def next(self) -> tuple[np.ndarray, int, str]:
         key, value = self.cursor.next()
         d = datum_mod.parse(value, key)
@@ -71,6 +78,13 @@ class ImageListReader:
     def _shuffle(self) -> None:
         order = self.rng.permutation(len(self.entries))
         self.entries = [self.entries[i] for i in order]
+
+    def state(self) -> dict | None:
+        """The list position; None when shuffling (the order is not kept)."""
+        return None if self.param.shuffle else {"pos": self.pos}
+
+    def load_state(self, state: dict) -> None:
+        self.pos = int(state["pos"])
 
     def path(self, index: int) -> str:
         name = self.param.root_folder + self.entries[index][0]  # plain concatenation, as Caffe
@@ -146,6 +160,26 @@ class HDF5Reader:
         self.row = 0
         if self.shuffle:
             self.rows = self.rng.permutation(len(self.rows))
+
+    def state(self) -> dict:
+        """Where reading stands, as JSON-able values (netdef's exact resume; Caffe
+        keeps no read position and starts again at the first row)."""
+        rows = None
+        if self.arrays is not None:
+            rows = [int(r) for r in self.rows] if self.shuffle else len(self.rows)
+        return {"file_order": [int(i) for i in self.file_order], "current_file": self.current_file,
+                "rows": rows, "row": getattr(self, "row", 0)}
+
+    def load_state(self, state: dict) -> None:
+        self.file_order = [int(i) for i in state["file_order"]]
+        self.current_file = int(state["current_file"])
+        if state["rows"] is None:
+            self.arrays = None
+            return
+        self._load()
+        rows = state["rows"]
+        self.rows = np.asarray(rows) if isinstance(rows, list) else np.arange(rows)
+        self.row = int(state["row"])
 
     def batch(self, size: int) -> list[np.ndarray]:
         """`size` rows of every top (float32), straddling file ends as Caffe does."""

@@ -106,12 +106,8 @@ class SolverSpec:
         found = resolve(path, self.base_dir)
         if found is None:
             raise self.error(f'{name} file "{path}" not found (looked in {looked_in(path, self.base_dir)})', name)
-        try:
-            param, source, notes = read_net(found)
-        except ParseError as err:
-            raise err from None
-        return NetSource(param, source, os.path.dirname(found), caffe_pb2.NetState(),
-                         f"{name if name != 'net' else 'net'} file: {path}", notes)
+        param, source, notes = read_net(found)
+        return NetSource(param, source, os.path.dirname(found), caffe_pb2.NetState(), f"{name} file: {path}", notes)
 
     def _inline(self, net: caffe_pb2.NetParameter, name: str) -> NetSource:
         param = caffe_pb2.NetParameter()

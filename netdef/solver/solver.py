@@ -31,12 +31,26 @@ from netdef.solver.log import TrainLog, g
 from netdef.solver.params import solver_spec
 from netdef.solver.policies import learning_rate
 from netdef.solver.rules import rule_class
+from netdef.solver.snapshot import remove_stale_temporaries
 from netdef.solver.update import ParamUpdate, learnable_blobs, zero_diffs
 
 f32 = np.float32
+_RULE_FIELDS = ("momentum", "momentum2", "delta", "rms_decay")   # read by some update rules only
 
 
 class Solver:
+    """A Caffe solver over netdef nets.
+
+    solver:   a solver prototxt path, its text, a SolverParameter or a SolverSpec
+    weights:  .caffemodel/.h5 files (list or "a,b") replacing the solver's `weights`
+    snapshot: a .solverstate(.h5) to restore (netdef's or Caffe's)
+    device:   "cpu", "cuda:0", ... (the CLI maps --gpu / solver_mode: GPU to it)
+    level, stages: added to train_state as `caffe train --level/--stage` do
+    rank, world_size: data-parallel position; only rank 0 tests, logs and snapshots
+    log:      a TrainLog, None (stderr) or False (silent)
+    actions:  callable returning "stop"/"snapshot"/"none" between iterations (signals)
+    """
+
     def __init__(self, solver, *, weights=None, snapshot=None, device="cpu", phase=None, level=None,
                  stages=None, rank: int = 0, world_size: int = 1, log: TrainLog | bool | None = None,
                  actions=None):
@@ -51,6 +65,7 @@ class Solver:
         self.iter = 0
         self.current_step = 0
         self.rate = float("nan")
+        self.outputs = None                          # the blobs of the last training forward
         self.requested_early_exit = False
         self.restored_from = None
         self.started = time.perf_counter()
@@ -73,6 +88,8 @@ class Solver:
         self.update = ParamUpdate(p, self.blobs, self.rule)
         self.batch_size = netlib.batch_size(self.net)
         self.prefix = self._snapshot_prefix()
+        if rank == 0:
+            remove_stale_temporaries(self.prefix)
         self._info("solver.cpp:57", "Solver scaffolding done.")
         if snapshot is not None:
             self.restore(snapshot)
@@ -94,6 +111,9 @@ class Solver:
             cls.check(self.param)
         except SolverError as err:
             raise self.spec.error(err.message, err.field or "type") from None
+        for name in _RULE_FIELDS:
+            if self.param.HasField(name) and name not in cls.fields:
+                self._warn("solver.cpp:61", f"{name} is set but the {cls.type} solver does not use it")
         return cls
 
     def _seed(self) -> None:
@@ -173,10 +193,13 @@ class Solver:
         zero_diffs(self.blobs)
 
     def forward_backward(self):
-        """One forward and backward pass of the train net: (loss as float32, blobs)."""
+        """One forward and backward pass of the train net (Net::ForwardBackward);
+        returns the loss as float32 and keeps the forward's blobs in `self.outputs`.
+        Gradients accumulate in each parameter's .grad over the iter_size passes."""
         out = self.net()
         out.loss.backward()
-        return f32(out.loss.detach().item()), out
+        self.outputs = out
+        return f32(out.loss.detach().item())
 
     def gradients_ready(self) -> None:
         """The accumulated gradients are complete (Caffe's on_gradients_ready)."""
@@ -203,13 +226,18 @@ class Solver:
             self.log.open_jsonl(self.prefix + "_log.jsonl", append=self.restored_from is not None)
 
     def requested_action(self) -> str:
+        """"stop", "snapshot" or "none" (signals reach rank 0; a data-parallel
+        subclass broadcasts the answer so that every rank acts alike)."""
         return self.actions() if self.rank == 0 else "none"
 
     def step(self, iters: int) -> None:
         """Solver::Step: run `iters` iterations (fewer if a stop is requested)."""
         from netdef.solver.loop import run_steps
 
-        run_steps(self, iters)
+        try:
+            run_steps(self, iters)
+        finally:
+            self.log.stop_progress()
 
     def solve(self, resume_file=None) -> None:
         """Solver::Solve: restore if asked, step to max_iter, final snapshot, final
@@ -220,8 +248,11 @@ class Solver:
 
     # -- tests, snapshots ----------------------------------------------------------
     def test_all(self) -> list[dict]:
+        """Solver::TestAll: every test net in turn (rank 0 only); each net's mean outputs."""
         from netdef.solver.testing import test_net
 
+        if self.rank != 0:
+            return []
         results = []
         for k in range(len(self.test_nets)):
             if self.requested_early_exit:

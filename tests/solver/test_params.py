@@ -27,16 +27,16 @@ def test_snapshot_prefix_defaults_as_caffe(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("fields, message", [
-    (dict(lr_policy='"stpe"'), 'solver.prototxt:3:1: unknown lr_policy "stpe"; did you mean "step"?'),
-    (dict(regularization_type='"L3"'), 'solver.prototxt:10:1: regularization_type "L3" is not one of L2, L1'),
-    (dict(net='"missing.prototxt"'), 'solver.prototxt:1:1: net file "missing.prototxt" not found'),
-    (dict(average_loss=0), "solver.prototxt:10:1: average_loss must be >= 1, got 0"),
-    (dict(test_iter=5), "solver.prototxt:10:1: 1 test net(s) but test_interval is 0"),
-    (dict(train_net='"net.prototxt"'), "solver.prototxt:10:1: more than one train net given (net, train_net)"),
-    (dict(type='"Adamm"', solver_type=None), 'solver.prototxt:10:1: unknown solver type "Adamm"; did you mean "Adam"?'),
-    (dict(type='"AdaGrad"'), "solver.prototxt:4:1: AdaGrad does not use momentum (Caffe requires momentum 0), got 0.9"),
-    (dict(type='"RMSProp"', momentum=None, rms_decay=1.5), "rms_decay must be in [0, 1), got 1.5"),
-    (dict(solver_type="SGD", type='"SGD"'), "old solver_type (enum) and new type (string) cannot both be given"),
+    ({"lr_policy": '"stpe"'}, 'solver.prototxt:3:1: unknown lr_policy "stpe"; did you mean "step"?'),
+    ({"regularization_type": '"L3"'}, 'solver.prototxt:10:1: regularization_type "L3" is not one of L2, L1'),
+    ({"net": '"missing.prototxt"'}, 'solver.prototxt:1:1: net file "missing.prototxt" not found'),
+    ({"average_loss": 0}, "solver.prototxt:10:1: average_loss must be >= 1, got 0"),
+    ({"test_iter": 5}, "solver.prototxt:10:1: 1 test net(s) but test_interval is 0"),
+    ({"train_net": '"net.prototxt"'}, "solver.prototxt:10:1: more than one train net given (net, train_net)"),
+    ({"type": '"Adamm"', "solver_type": None}, 'solver.prototxt:10:1: unknown solver type "Adamm"; did you mean "Adam"?'),
+    ({"type": '"AdaGrad"'}, "solver.prototxt:4:1: AdaGrad does not use momentum (Caffe requires momentum 0), got 0.9"),
+    ({"type": '"RMSProp"', "momentum": None, "rms_decay": 1.5}, "rms_decay must be in [0, 1), got 1.5"),
+    ({"solver_type": "SGD", "type": '"SGD"'}, "old solver_type (enum) and new type (string) cannot both be given"),
 ])
 def test_solver_errors_are_located(tmp_path, monkeypatch, fields, message):
     monkeypatch.chdir(tmp_path)
@@ -114,3 +114,28 @@ def test_layer_wise_reduce_is_reported(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_solver(tmp_path, dummy_net(), layer_wise_reduce="false")
     assert "layer_wise_reduce" in read_solver_file("solver.prototxt").warnings[0]
+
+
+def test_inline_net_param_and_test_net_param(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    body = "\n".join("  " + line for line in STAGED.splitlines())
+    (tmp_path / "solver.prototxt").write_text(
+        f"net_param {{\n{body}\n}}\ntest_net_param {{\n{body}\n}}\ntest_iter: 1\ntest_iter: 1\n"
+        'test_interval: 1\nbase_lr: 0.1\nlr_policy: "fixed"\nmax_iter: 1\nsnapshot_after_train: false\n')
+    log = RecordingLog()
+    solver = Solver("solver.prototxt", log=log)
+    assert len(solver.test_nets) == 2          # test_net_param first, then the generic net_param
+    assert "Creating test net (#0) specified by test_net_param" in log.lines
+    assert "Creating test net (#1) specified by net_param" in log.lines
+    solver.solve()
+
+
+def test_netdef_exports_solver_without_importing_torch_eagerly():
+    import subprocess
+    import sys
+
+    code = ("import sys, netdef; assert 'torch' not in sys.modules; "
+            "S = netdef.Solver; assert 'torch' in sys.modules and S.__name__ == 'Solver'; "
+            "assert callable(netdef.get_solver)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr

@@ -11,7 +11,7 @@ from netdef.proto import caffe_pb2
 from netdef.solver import Solver
 from netdef.solver.rules import RULES, rule_class
 
-SETTINGS = dict(momentum=0.9, momentum2=0.99, delta=1e-6, rms_decay=0.95)
+SETTINGS = {"momentum": 0.9, "momentum2": 0.99, "delta": 1e-6, "rms_decay": 0.95}
 
 
 def caffe_step(kind, settings, g, hist, rate, it):
@@ -57,10 +57,10 @@ def test_rule_matches_caffes_formula(kind):
     for it in range(2):
         grads = [rng.standard_normal(p.shape).astype(np.float32) for p in params]
         diffs = [torch.from_numpy(g.copy()) for g in grads]
-        rule.step(diffs, [0, 1], rates, it)
+        steps = rule.step(diffs, [0, 1], rates, it)
         for i, g in enumerate(grads):
             want, hist[i] = caffe_step(kind, fields, g.astype(np.float64), hist[i], rates[i], it)
-            np.testing.assert_allclose(diffs[i].numpy(), want, rtol=2e-5, atol=1e-7)
+            np.testing.assert_allclose(steps[i].numpy(), want, rtol=2e-5, atol=1e-7)
     n = len(params)
     for k in range(rule.history_sets):   # Caffe's layout: set k holds one blob per parameter
         for i in range(n):

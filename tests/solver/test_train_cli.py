@@ -1,6 +1,7 @@
 """`netdef train` as a process: signals, kill -9 during snapshots, failures."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -22,7 +23,7 @@ def train(folder, *args, wait=True, **popen):
                             text=True, **popen)
     if not wait:
         return proc
-    out, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120)
     return proc.returncode, err
 
 
@@ -46,6 +47,21 @@ def test_sigint_stops_snapshots_and_exits_0(tmp_path):
     assert "Optimization stopped early." in err
     state = newest_solverstate(str(tmp_path / "snap"))
     assert state is not None and read_solverstate(state).iter > 0
+
+
+def test_second_sigint_exits_at_once(tmp_path):
+    write_solver(tmp_path, dummy_net(inputs=1024, hidden=4096, batch=64), max_iter=1000000, display=1)
+    proc = train(tmp_path, wait=False)
+    assert wait_for(lambda: (tmp_path / "snap_log.jsonl").exists() and
+                    (tmp_path / "snap_log.jsonl").stat().st_size > 0)
+    for _ in range(10):                 # Ctrl-C, Ctrl-C, ... (Python merges signals that arrive together)
+        if proc.poll() is not None:
+            break
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.05)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.rstrip().endswith("netdef: interrupted") and "Traceback" not in err
 
 
 def test_sighup_snapshots_and_goes_on(tmp_path):
@@ -76,10 +92,12 @@ def test_kill_9_while_snapshotting_leaves_whole_snapshots(tmp_path):
         assert read_weights(model).arrays()["ip1"][0].shape == (4096, 1024)
     for state in states:
         assert len(read_solverstate(state).history) == 4
+        assert json.loads((tmp_path / (state.name + ".json")).read_text())["iter"] == read_solverstate(state).iter
     newest = newest_solverstate(str(tmp_path / "snap"))
     code, err = train(tmp_path, "--snapshot", os.path.basename(newest))
     assert code == 0, err
     assert read_solverstate(tmp_path / "snap_iter_8.solverstate").iter == 8
+    assert not list(tmp_path.glob(".*.tmp"))      # the killed run's partial files were cleared
 
 
 def test_nan_loss_stops_with_the_iteration(tmp_path):

@@ -165,7 +165,7 @@ class HDF5Reader:
         """Where reading stands, as JSON-able values (netdef's exact resume; Caffe
         keeps no read position and starts again at the first row)."""
         rows = None
-        if self.arrays is not None:
+        if self.file is not None:
             rows = [int(r) for r in self.rows] if self.shuffle else len(self.rows)
         return {"file_order": [int(i) for i in self.file_order], "current_file": self.current_file,
                 "rows": rows, "row": getattr(self, "row", 0)}
@@ -174,7 +174,9 @@ class HDF5Reader:
         self.file_order = [int(i) for i in state["file_order"]]
         self.current_file = int(state["current_file"])
         if state["rows"] is None:
-            self.arrays = None
+            if self.file is not None:
+                self.file.close()
+            self.file = None
             return
         self._load()
         rows = state["rows"]

@@ -14,6 +14,7 @@ COMMANDS = {
     "upgrade": "upgrade_cmd",
     "test": "test_cmd",
     "time": "time_cmd",
+    "export": "export_cmd",
 }
 
 

@@ -1,0 +1,104 @@
+"""AlexNet and GoogLeNet (the reference's whole nets, weights from its recipe) exported
+to ONNX, TorchScript and PyTorch code reproduce Caffe's recorded outputs: onnxruntime
+in this process, the TorchScript file and the generated file in a process where
+netdef cannot be imported. Max error <= 1e-4 of each output's largest value."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from exporting import max_error, run_onnx
+from reference import require_reference
+
+torch = pytest.importorskip("torch")
+
+HERE = __import__("pathlib").Path(__file__).resolve().parent
+MODELS = {  # prototxt, exported outputs (Caffe's logits and probabilities, a pooled blob)
+    "bvlc_alexnet": ("nets/models/bvlc_alexnet/deploy.prototxt", ["pool5", "fc8", "prob"]),
+    "bvlc_googlenet": ("nets/models/bvlc_googlenet/deploy.prototxt",
+                       ["pool5/7x7_s1", "loss3/classifier", "prob"]),
+}
+FORMATS = ["onnx", "torchscript", "pytorch"]
+
+
+def recipe_module(name):
+    import netdef
+    from backend.test_wholenet import recipe_weights
+
+    ref = require_reference()
+    folder = ref / "wholenet" / name
+    recipe = json.loads((folder / "recipe.json").read_text())
+    shape = tuple(recipe["input"]["shape"])
+    module = netdef.load(str(ref / MODELS[name][0]), phase="TEST", inputs={"data": shape})
+    recipe_weights(module, recipe)
+    x = np.random.default_rng(7).standard_normal(shape).astype(np.float32)
+    with np.load(folder / "outputs.npz") as npz:
+        expected = {b: npz[f"blob/{b}"] for b in MODELS[name][1]}
+    return module, x, expected
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def exported(request, tmp_path_factory):
+    """{format: [output arrays]}, Caffe's outputs, the folder of the exported files."""
+    from netdef.export import export
+
+    name = request.param
+    outputs = MODELS[name][1]
+    module, x, expected = recipe_module(name)
+    folder = tmp_path_factory.mktemp(name)
+    export(module, folder / "net.onnx", outputs=outputs, verify=False)
+    export(module, folder / "net.pt", outputs=outputs, verify=False)
+    export(module, folder / "model.py", outputs=outputs, verify=False)
+    np.savez(folder / "inputs.npz", data=x)
+    (folder / "outputs.txt").write_text("\n".join(outputs))
+    run = subprocess.run([sys.executable, str(HERE / "standalone_run.py"), str(folder)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = {"onnx": run_onnx(folder / "net.onnx", {"data": x})}
+    for fmt in ("torchscript", "pytorch"):
+        with np.load(folder / f"{fmt}.npz") as npz:
+            got[fmt] = [npz[f"arr_{i}"] for i in range(len(outputs))]
+    return name, got, expected, folder
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_reproduces_caffe(exported, fmt):
+    name, got, expected, _ = exported
+    for blob, value in zip(MODELS[name][1], got[fmt]):
+        err = max_error(value, expected[blob])
+        print(f"{name} {fmt} {blob}: max error {err:.2g} of the largest value")
+        assert err <= 1e-4, f"{name} {fmt} {blob}: max error {err:.3g} of the largest value"
+
+
+def test_generated_file_passes_ruff(exported):
+    import os
+
+    if subprocess.run([sys.executable, "-m", "ruff", "--version"], capture_output=True).returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail("ruff is not installed (the dev extra brings it)")
+        pytest.skip("ruff is not installed")
+    run = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache",
+                          str(exported[3] / "model.py")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_onnx_graph_is_standard(exported):
+    """Inputs and outputs carry the blob names; only default-domain operators; LRN,
+    MaxPool without ceil_mode (explicit pads) as Caffe's windows need."""
+    import onnx
+
+    name, _, _, folder = exported
+    model = onnx.load(str(folder / "net.onnx"))
+    onnx.checker.check_model(model, full_check=True)
+    assert [i.name for i in model.graph.input] == ["data"]
+    assert [o.name for o in model.graph.output] == MODELS[name][1]
+    ops = {n.op_type for n in model.graph.node}
+    assert {"Conv", "LRN", "MaxPool", "Softmax"} <= ops
+    assert all(n.domain in ("", "ai.onnx") for n in model.graph.node)
+    for node in model.graph.node:
+        if node.op_type in ("MaxPool", "AveragePool"):
+            assert all(a.name != "ceil_mode" or a.i == 0 for a in node.attribute)

@@ -68,12 +68,21 @@ def export(model, out, format=None, *, weights=None, phase="TEST", inputs=None, 
     verify: run the result beside netdef's forward on a random input; ExportError above 1e-4.
     """
     from netdef.export.onnx_graph import DEFAULT_OPSET
-    from netdef.export.plan import plan_export
 
     out = os.fspath(out)
     fmt = _format(format, out)
     module = _module(model, weights=weights, phase=phase, inputs=inputs, batch=batch, level=level,
-                     stages=stages).to("cpu").eval()
+                     stages=stages)
+    training = module.training
+    try:   # exports describe inference: Dropout off, BatchNorm on stored statistics
+        return _export(module.eval(), out, fmt, outputs, opset or DEFAULT_OPSET, dynamic_batch, verify)
+    finally:
+        module.train(training)
+
+
+def _export(module, out, fmt, outputs, opset, dynamic_batch, verify) -> ExportResult:
+    from netdef.export.plan import plan_export
+
     plan = plan_export(module, fmt, outputs)
     writer = importlib.import_module(f"netdef.export.{FORMATS[fmt][0]}")
     folder = os.path.dirname(os.path.abspath(out))
@@ -84,7 +93,7 @@ def export(model, out, format=None, *, weights=None, phase="TEST", inputs=None, 
         raise ExportError(f"cannot write: {err.strerror or err}", where=Where(out)) from None
     try:   # written and checked in a private folder; moved beside `out` only when good
         staged = os.path.join(staging, os.path.basename(out))
-        writer.write(plan, staged, opset=opset or DEFAULT_OPSET, dynamic_batch=dynamic_batch)
+        writer.write(plan, staged, opset=opset, dynamic_batch=dynamic_batch)
         if verify:
             result.max_error = _verify(plan, staged, out)
         names = sorted(os.listdir(staging))

@@ -66,9 +66,10 @@ def _run_pytorch(path, xs, outputs):
 def verify(plan: ExportPlan, path: str) -> float | None:
     """Largest relative difference over the outputs (None: no runtime to run the file)."""
     xs = inputs_for(plan)
+    device = next(iter(plan.module.state_dict().values()), torch.empty(0)).device
     with torch.no_grad():
-        ref = plan.module(blobs=plan.outputs, **plan.feed(xs))
-    expected = [ref[n].detach().numpy() for n in plan.outputs]
+        ref = plan.module(blobs=plan.outputs, **{k: v.to(device) for k, v in plan.feed(xs).items()})
+    expected = [ref[n].detach().cpu().numpy() for n in plan.outputs]
     if plan.fmt == "onnx":
         got = _run_onnx(path, plan.inputs, xs)
     elif plan.fmt == "torchscript":

@@ -102,3 +102,36 @@ def test_onnx_graph_is_standard(exported):
     for node in model.graph.node:
         if node.op_type in ("MaxPool", "AveragePool"):
             assert all(a.name != "ceil_mode" or a.i == 0 for a in node.attribute)
+
+
+def _sgd_step(model, logits, labels) -> tuple[float, float]:
+    """Cross-entropy loss before and after one plain SGD step on every parameter."""
+    import torch.nn.functional as F
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = F.cross_entropy(logits(), labels)
+    optimizer.zero_grad()
+    before.backward()
+    optimizer.step()
+    with torch.no_grad():
+        after = F.cross_entropy(logits(), labels)
+    return before.item(), after.item()
+
+
+def test_generated_file_trains_like_netdef(exported):
+    """One SGD step from the generated Net changes the loss as the same step on
+    netdef's module does (eval mode: Dropout off, so both are deterministic)."""
+    from netdef.export.verify import load_generated
+
+    name, _, _, folder = exported
+    logits_blob = MODELS[name][1][1]
+    module, x, _ = recipe_module(name)
+    data, labels = torch.from_numpy(x), torch.tensor([3, 987])
+    generated = load_generated(folder / "model.py").load_net()
+    ours = _sgd_step(generated, lambda: generated(data)[logits_blob], labels)
+    module.eval()
+    theirs = _sgd_step(module, lambda: module(data=data, blobs=[logits_blob])[logits_blob], labels)
+    change, expected_change = ours[1] - ours[0], theirs[1] - theirs[0]
+    assert abs(ours[0] - theirs[0]) <= 1e-5 * abs(theirs[0])
+    assert abs(expected_change) > 1e-3 * abs(theirs[0]), "the step should move the loss"
+    assert abs(change - expected_change) <= 1e-3 * abs(expected_change), (ours, theirs)

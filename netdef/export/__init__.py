@@ -95,7 +95,7 @@ def _export(module, out, fmt, outputs, opset, dynamic_batch, verify) -> ExportRe
         staged = os.path.join(staging, os.path.basename(out))
         writer.write(plan, staged, opset=opset, dynamic_batch=dynamic_batch)
         if verify:
-            result.max_error = _verify(plan, staged, out)
+            result.max_error = _verify(plan, staged, out, writer.run)
         names = sorted(os.listdir(staging))
         for name in names:
             os.replace(os.path.join(staging, name), os.path.join(folder, name))
@@ -105,10 +105,10 @@ def _export(module, out, fmt, outputs, opset, dynamic_batch, verify) -> ExportRe
     return result
 
 
-def _verify(plan, staged: str, out: str) -> float | None:
+def _verify(plan, staged: str, out: str, runner) -> float | None:
     from netdef.export.verify import verify
 
-    error = verify(plan, staged)
+    error = verify(plan, staged, runner)
     if error is not None and error > TOLERANCE:
         raise ExportError(f"the exported net differs from netdef's forward by {error:.3g} of the largest "
                           f"output value (tolerance {TOLERANCE:g}); nothing was written", where=Where(out))

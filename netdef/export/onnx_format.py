@@ -77,3 +77,13 @@ def write(plan: ExportPlan, path: str, opset: int = DEFAULT_OPSET, dynamic_batch
     model = build_model(plan, opset, dynamic_batch)
     write_atomic(path, model.SerializeToString())
     return model
+
+
+def run(path: str, plan: ExportPlan, inputs) -> list | None:
+    """The outputs onnxruntime computes (None when onnxruntime is not installed)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return session.run(None, {n: x.numpy() for n, x in zip(plan.inputs, inputs)})

@@ -11,6 +11,7 @@ torch.load(weights_only=True) (and OUT.safetensors when safetensors is installed
 """
 from __future__ import annotations
 
+import importlib.util
 import keyword
 import os
 import re
@@ -59,9 +60,24 @@ def _batch(plan: ExportPlan) -> int | None:
     return shapes[0][0] if shapes and shapes[0] else None
 
 
+def _ties(call, attr: str, made, owners: dict) -> list[str]:
+    """`param { name: }` sharing: later layers' attributes point at the first layer's
+    parameter (the state keys of a rule follow Caffe's blob order)."""
+    lines = []
+    keys = list(made.state)
+    for i, tensor in enumerate(call.module.caffe_blobs()):
+        key = f"{attr}.{keys[i]}" if i < len(keys) else None
+        if id(tensor) in owners and key:
+            lines.append(f"self.{key} = self.{owners[id(tensor)]}  # shared: param {{ name: "
+                         f'"{call.layer.lp.param[i].name}" }}')
+        elif key:
+            owners[id(tensor)] = key
+    return lines
+
+
 def _layer_lines(plan: ExportPlan, variables: dict[str, str], batch):
     """(__init__ lines, forward lines, state, helpers) for every exported layer."""
-    init, forward, state, helpers = [], [], {}, []
+    init, forward, state, helpers, ties, owners = [], [], {}, [], [], {}
     attrs: set[str] = set()
     for call in plan.calls:
         layer = call.layer
@@ -72,6 +88,7 @@ def _layer_lines(plan: ExportPlan, variables: dict[str, str], batch):
         attr = identifier(layer.name, attrs, attribute=True)
         note = f'  # "{layer.name}" ({layer.type})' if attr != layer.name else ""
         init.append(f"self.{attr} = {made.init}{note}")
+        ties.extend(_ties(call, attr, made, owners))
         state.update({f"{attr}.{k}": v.detach().clone().contiguous() for k, v in made.state.items()})
         helpers.extend(h for h in made.helpers if h not in helpers)
         args = ", ".join(variables[b] for b in layer.bottoms)
@@ -81,7 +98,7 @@ def _layer_lines(plan: ExportPlan, variables: dict[str, str], batch):
         lhs = ", ".join(variables[t] for t in layer.tops)
         shapes = ", ".join(shape_comment(s, batch) for s in call.top_shapes)
         forward.append(f"{lhs} = self.{attr}({args})  # {shapes}")
-    return init, forward, state, helpers
+    return init + ties, forward, state, helpers
 
 
 def _returns(plan: ExportPlan, variables: dict[str, str]) -> str:
@@ -163,7 +180,7 @@ def _save_weights(state: dict, base: str) -> list[str]:
     except ImportError:
         return written
     with atomic_path(base + ".safetensors") as tmp:
-        save_file({k: v.contiguous() for k, v in state.items()}, tmp)
+        save_file({k: v.detach().clone().contiguous() for k, v in state.items()}, tmp)  # no shared storage
     written.append(base + ".safetensors")
     return written
 
@@ -178,3 +195,20 @@ def write(plan: ExportPlan, path: str, **_) -> Generated:
     _save_weights(generated.state, base)
     write_atomic(path, generated.source.encode())
     return generated
+
+
+def load_generated(path: str):
+    """The generated file imported as a module (as a user would, by path)."""
+    name = "netdef_export_" + re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(path: str, plan: ExportPlan, inputs) -> list:
+    from netdef.export.verify import as_list
+
+    net = load_generated(path).load_net()
+    with torch.no_grad():
+        return as_list(net(*inputs), plan.outputs)

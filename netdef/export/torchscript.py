@@ -14,7 +14,7 @@ import torch
 
 from netdef.export import pycode
 from netdef.export.plan import ExportPlan
-from netdef.export.verify import inputs_for
+from netdef.export.verify import as_list, inputs_for
 
 
 def trace(plan: ExportPlan):
@@ -35,3 +35,11 @@ def write(plan: ExportPlan, path: str, **_):
             warnings.simplefilter("ignore")
             torch.jit.save(traced, tmp)
     return traced
+
+
+def run(path: str, plan: ExportPlan, inputs) -> list:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        module = torch.jit.load(path)
+    with torch.no_grad():
+        return as_list(module(*inputs), plan.outputs)

@@ -107,7 +107,7 @@ def test_dynamic_batch_and_opsets(tmp_path, opset):
 def test_generated_code_trains_like_netdef_in_train_mode(tmp_path):
     """TRAIN phase: BatchNorm on batch statistics in both; one SGD step, same loss change."""
     from netdef.export import export
-    from netdef.export.verify import load_generated
+    from netdef.export.pycode import load_generated
 
     module = small("TRAIN")
     export(module, tmp_path / "net.py", outputs=["fc"])
@@ -242,3 +242,30 @@ def test_readme_lists_the_types_onnx_cannot_express():
     readme = (ROOT / "README.md").read_text()
     line = "Not exportable to ONNX: " + ", ".join(missing) + "."
     assert line in readme, f"README's export section should say:\n{line}"
+
+
+def test_shared_parameters_stay_shared(tmp_path):
+    """Caffe's siamese net shares every weight between its towers (param { name: }); the
+    generated Net ties them, so one SGD step matches netdef's."""
+    import netdef
+    from netdef.export.pycode import load_generated
+    from reference import require_reference
+
+    prototxt = require_reference() / "nets/examples/siamese/mnist_siamese_train_test.prototxt"
+    module = netdef.load(str(prototxt), phase="TEST", inputs={"pair_data": (4, 2, 28, 28)}, seed=1)
+    netdef.export(module, tmp_path / "siamese.py", outputs=["feat", "feat_p"])
+    source = (tmp_path / "siamese.py").read_text()
+    assert 'self.conv1_p.weight = self.conv1.weight  # shared: param { name: "conv1_w" }' in source
+    net = load_generated(tmp_path / "siamese.py").load_net()
+    assert len(list(net.parameters())) == len(list(module.parameters())) == 10
+    x = torch.rand(4, 2, 28, 28, generator=torch.Generator().manual_seed(0))
+    changes = []
+    for model, run in ((net, lambda: net(x)), (module, lambda: module(pair_data=x, sim=torch.zeros(4)))):
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        loss = lambda: ((run()["feat"] - run()["feat_p"]) ** 2).sum()  # noqa: E731
+        before = loss()
+        opt.zero_grad()
+        before.backward()
+        opt.step()
+        changes.append(loss().item() - before.item())
+    assert abs(changes[0] - changes[1]) <= 1e-3 * abs(changes[1]) and changes[1] < 0

@@ -84,7 +84,7 @@ def test_onnx_matches_netdef(name, tmp_path):
 
 @pytest.mark.parametrize("name", cases("pytorch"))
 def test_pytorch_code_matches_netdef(name, tmp_path):
-    from netdef.export.verify import load_generated
+    from netdef.export.pycode import load_generated
 
     module, inputs, tops, expected = netdef_case(name)
     path = _export_or_expected_error(name, module, tmp_path, "pytorch", tops)

@@ -121,7 +121,7 @@ def _sgd_step(model, logits, labels) -> tuple[float, float]:
 def test_generated_file_trains_like_netdef(exported):
     """One SGD step from the generated Net changes the loss as the same step on
     netdef's module does (eval mode: Dropout off, so both are deterministic)."""
-    from netdef.export.verify import load_generated
+    from netdef.export.pycode import load_generated
 
     name, _, _, folder = exported
     logits_blob = MODELS[name][1][1]

@@ -12,7 +12,7 @@ import importlib
 
 from netdef.errors import ExportError
 
-_RULES: dict[str, "object"] = {}
+_RULES: dict[str, object] = {}
 FAMILIES = ("activation", "conv", "pool", "norm", "inner_product", "scale", "eltwise",
             "shape_ops", "reduce_ops", "softmax", "data")
 _loaded = False

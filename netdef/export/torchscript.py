@@ -30,10 +30,9 @@ def write(plan: ExportPlan, path: str, **_):
     from netdef.atomic import atomic_path
 
     traced = trace(plan)
-    with atomic_path(path) as tmp:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.jit.save(traced, tmp)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(traced, tmp)
     return traced
 
 

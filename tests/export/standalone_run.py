@@ -11,8 +11,8 @@ import warnings
 
 sys.modules["netdef"] = None   # any `import netdef` now raises ImportError
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 folder = pathlib.Path(sys.argv[1])
 with np.load(folder / "inputs.npz") as npz:

@@ -5,7 +5,6 @@ and parameters (TEST phase). Max error <= 1e-4 of each top's largest value."""
 from __future__ import annotations
 
 import pytest
-
 from exporting import max_error, run_onnx
 from reference import layer_cases, load_case
 

@@ -39,7 +39,7 @@ def onnx_pool(g, x: str, geo: PoolGeometry, output: str | None = None) -> str:
         ends = [n + min(a, 0) for n, a in zip(geo.size, after)]
         x = g.add1("Slice", [x, g.ints("starts", [0, 0]), g.ints("ends", ends), g.ints("axes", [2, 3])])
     pads = list(geo.pad) + [max(a, 0) for a in after]
-    attrs = dict(kernel_shape=list(geo.kernel), strides=list(geo.stride), pads=pads)
+    attrs = {"kernel_shape": list(geo.kernel), "strides": list(geo.stride), "pads": pads}
     if method == "max":
         return g.add1("MaxPool", [x], output, **attrs)
     rows, cols = np.array(geo.divisors(0)), np.array(geo.divisors(1))

@@ -6,7 +6,7 @@ import torch
 
 from netdef.errors import ExportError
 from netdef.export.registry import register
-from netdef.export.rules.base import ExportRule, TorchLayer, fmt_args
+from netdef.export.rules.base import ExportRule, TorchLayer, float_text, fmt_args
 from netdef.layers.norm import WITHIN_CHANNEL, legacy_4d
 
 WITHIN_LRN = '''
@@ -97,7 +97,8 @@ class BatchNorm(ExportRule):
         if _batch_statistics(call):
             return TorchLayer(f"{cls}({fmt_args(channels, eps=p.eps, affine=False, track_running_stats=False)})")
         mean, var = _statistics(call)
-        args = fmt_args(channels, eps=p.eps, momentum=1 - p.moving_average_fraction, affine=False)
+        momentum = 1 - float(float_text(p.moving_average_fraction))     # 1 - 0.999 = 0.001, not 0.00099998...
+        args = fmt_args(channels, eps=p.eps, momentum=momentum, affine=False)
         state = {"running_mean": torch.from_numpy(mean), "running_var": torch.from_numpy(var),
                  "num_batches_tracked": torch.tensor(0)}
         return TorchLayer(f"{cls}({args})", state)

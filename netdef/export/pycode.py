@@ -97,6 +97,8 @@ def _layer_lines(plan: ExportPlan, variables: dict[str, str], batch):
                 variables[top] = identifier(top, set(variables.values()))
         lhs = ", ".join(variables[t] for t in layer.tops)
         shapes = ", ".join(shape_comment(s, batch) for s in call.top_shapes)
+        weights = [f"loss_weight {w:g}" for w in layer.loss_weights if w not in (0, 1)]
+        shapes += "".join(f"; {w}" for w in weights)
         forward.append(f"{lhs} = self.{attr}({args})  # {shapes}")
     return init + ties, forward, state, helpers
 

@@ -14,7 +14,7 @@ from netdef.errors import ExportError
 
 _RULES: dict[str, object] = {}
 FAMILIES = ("activation", "conv", "pool", "norm", "inner_product", "scale", "eltwise",
-            "shape_ops", "reduce_ops", "softmax", "data")
+            "shape_ops", "reduce_ops", "softmax", "loss", "data")
 _loaded = False
 
 
@@ -49,9 +49,11 @@ def exportable(fmt: str = "pytorch") -> list[str]:
 def rule_for(layer, fmt: str):
     """The rule exporting `layer` to `fmt`; an ExportError naming the layer otherwise."""
     rule = all_rules().get(layer.type)
-    if rule is None or (fmt == "onnx" and not rule.has_onnx()):
-        what = "ONNX has no equivalent of this layer type" if rule else "this layer type cannot be exported"
-        raise ExportError(f"{what} (to {fmt}); types exportable to {fmt}: {', '.join(exportable(fmt))}; "
-                          "--outputs can stop the export before this layer"
-                          ).in_layer(layer.name, layer.type, layer.where)
-    return rule
+    if rule is None:
+        what = "this layer type cannot be exported"
+    elif fmt == "onnx" and not rule.has_onnx():
+        what = f"{layer.type} has no ONNX equivalent (it exports to pytorch and torchscript)"
+    else:
+        return rule
+    raise ExportError(f"{what}; types exportable to {fmt}: {', '.join(exportable(fmt))}; "
+                      "--outputs can stop the export before this layer").in_layer(layer.name, layer.type, layer.where)

@@ -147,16 +147,21 @@ LOSS_NET = HEAD + ('layer { name: "label" type: "Input" top: "label" input_param
                    '  top: "loss"\n}\n')
 
 
-@pytest.mark.parametrize("fmt, pattern", [
-    ("onnx", (r'net\.prototxt:11:1: layer "loss" \(SoftmaxWithLoss\): this layer type cannot be exported '
-              r'\(to onnx\); types exportable to onnx: AbsVal, .*Convolution, .*; --outputs can stop')),
-    ("pytorch", r'layer "loss" \(SoftmaxWithLoss\): this layer type cannot be exported \(to pytorch\)'),
-])
-def test_unexportable_layer_is_named(tmp_path, fmt, pattern):
+HINGE_NET = LOSS_NET.replace('"SoftmaxWithLoss"', '"HingeLoss"')
+
+
+@pytest.mark.parametrize("text, fmt, pattern", [
+    (LOSS_NET, "onnx", (r'net\.prototxt:11:1: layer "loss" \(SoftmaxWithLoss\): SoftmaxWithLoss has no ONNX '
+                        r'equivalent \(it exports to pytorch and torchscript\); types exportable to onnx: '
+                        r'AbsVal, .*Convolution, .*; --outputs can stop the export before this layer')),
+    (HINGE_NET, "pytorch", (r'net\.prototxt:11:1: layer "loss" \(HingeLoss\): this layer type cannot be '
+                            r'exported; types exportable to pytorch: AbsVal, .*EuclideanLoss, ')),
+], ids=["SoftmaxWithLoss-onnx", "HingeLoss-pytorch"])
+def test_unexportable_layer_is_named(tmp_path, text, fmt, pattern):
     import netdef
     from netdef.errors import ExportError
 
-    (tmp_path / "net.prototxt").write_text(LOSS_NET)
+    (tmp_path / "net.prototxt").write_text(text)
     out = tmp_path / ("x.onnx" if fmt == "onnx" else "x.py")
     with pytest.raises(ExportError, match=pattern):
         netdef.export(str(tmp_path / "net.prototxt"), out)
@@ -235,14 +240,33 @@ def test_cli_error_has_no_traceback(tmp_path):
 
 
 # -- README --------------------------------------------------------------------------------
-def test_readme_lists_the_types_onnx_cannot_express():
+@pytest.mark.parametrize("fmt, label", [("onnx", "ONNX"), ("pytorch", "PyTorch code or TorchScript")])
+def test_readme_lists_the_types_that_cannot_be_exported(fmt, label):
     from netdef.export.registry import exportable
     from netdef.layers import known_types
 
-    missing = sorted(set(known_types()) - set(exportable("onnx")))
+    missing = sorted(set(known_types()) - set(exportable(fmt)))
     readme = (ROOT / "README.md").read_text()
-    line = "Not exportable to ONNX: " + ", ".join(missing) + "."
+    line = f"Not exportable to {label}: " + ", ".join(missing) + "."
     assert line in readme, f"README's export section should say:\n{line}"
+
+
+def test_loss_layers_go_to_pytorch_code(tmp_path):
+    """A net ending in SoftmaxWithLoss: the generated loss and its gradient are netdef's."""
+    import netdef
+    from netdef.export.pycode import load_generated
+
+    text = LOSS_NET.replace('  top: "loss"\n}', '  top: "loss"\n  loss_weight: 2\n}')
+    module = netdef.load(text, seed=0)
+    netdef.export(module, tmp_path / "net.py")
+    assert "# (); loss_weight 2" in (tmp_path / "net.py").read_text()
+    net = load_generated(tmp_path / "net.py").load_net()
+    x, label = x_small()[:, :, :, :], torch.tensor([2.0, 0.0])
+    ours, theirs = net(x, label), module(data=x, label=label)["loss"]
+    ours.backward()
+    theirs.backward()
+    assert abs(ours.item() - theirs.item()) <= 1e-6 * abs(theirs.item())
+    assert torch.allclose(net.fc.weight.grad, module.layer_module("fc").weight.grad, rtol=1e-5, atol=1e-7)
 
 
 def _distance_step(model, run) -> float:

@@ -65,10 +65,11 @@ class OnnxGraph:
     def split(self, x: str, sizes, axis: int, outputs: list[str]) -> list[str]:
         return self.add("Split", [x, self.ints("split", list(sizes))], outputs, axis=axis)
 
-    def reshape(self, x: str, shape, output: str | None = None) -> str:
-        """Reshape to a static shape; with a dynamic batch, dim 0 is inferred (-1)."""
+    def reshape(self, x: str, shape, output: str | None = None, batch_first: bool = True) -> str:
+        """Reshape to a static shape; with a dynamic batch, dim 0 is inferred (-1) where it
+        is the batch (`batch_first`)."""
         dims = list(shape)
-        if self.dynamic_batch and dims:
+        if self.dynamic_batch and dims and batch_first:
             dims[0] = -1
         return self.add1("Reshape", [x, self.ints("shape", dims)], output)
 

@@ -303,3 +303,43 @@ def test_shared_parameters_stay_shared(tmp_path):
     for model, run in ((net, lambda: net(x)), (module, lambda: module(pair_data=x, sim=torch.zeros(4)))):
         changes.append(_distance_step(model, run))
     assert abs(changes[0] - changes[1]) <= 1e-3 * abs(changes[1]) and changes[1] < 0
+
+
+def test_verification_failure_writes_nothing(tmp_path, monkeypatch):
+    import netdef
+    from netdef.errors import ExportError
+    from netdef.export import pycode
+
+    def wrong(path, plan, inputs):
+        return [np.zeros(plan.shapes.blobs[n]) for n in plan.outputs]
+
+    monkeypatch.setattr(pycode, "run", wrong)
+    out = tmp_path / "net.py"
+    with pytest.raises(ExportError, match=r"differs from netdef's forward by 1 of the largest output "
+                                          r"value \(tolerance 0\.0001\); nothing was written"):
+        netdef.export(small(), out)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_decisions_may_differ_where_inputs_tie(tmp_path):
+    """ArgMax/Threshold outputs: up to 1 element in 1000 may differ (near-ties), no more."""
+    import netdef
+    from netdef.errors import ExportError
+    from netdef.export.plan import plan_export
+    from netdef.export.verify import verify
+
+    text = HEAD.replace("dim: 2 dim: 3 dim: 8 dim: 8", "dim: 2 dim: 3 dim: 40 dim: 40") + (
+        'layer { name: "am" type: "ArgMax" bottom: "data" top: "am" argmax_param { axis: 1 } }\n')
+    plan = plan_export(netdef.load(text), "pytorch")
+
+    def runner(changed):
+        def run(path, plan, inputs):
+            with torch.no_grad():
+                value = plan.module(data=inputs[0])["am"].numpy().copy()
+            value.reshape(-1)[:changed] += 1
+            return [value]
+        return run
+
+    assert verify(plan, "unused", runner(3)) == 0.0          # 3 of 3200 differ
+    with pytest.raises(ExportError, match=r'output "am" differs from netdef\'s in more than 1 element in 1000'):
+        verify(plan, "unused", runner(10))

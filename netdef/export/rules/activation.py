@@ -217,6 +217,7 @@ class Threshold(nn.Module):
 @register
 class Threshold(ExportRule):
     type = "Threshold"
+    discrete = True
 
     def onnx(self, g, call):
         above = g.add1("Greater", [call.bottoms[0], g.const("threshold", call.param.threshold)])

@@ -81,6 +81,7 @@ class ArgMax(ExportRule):
     select_last_index (top_k 1); for top_k > 1 TopK's order among equal values may differ."""
 
     type = "ArgMax"
+    discrete = True
 
     def _top(self, g, x: str, axis: int, k: int, want_values: bool, out: str | None = None) -> str:
         if k == 1 and not want_values:

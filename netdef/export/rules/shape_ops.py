@@ -136,7 +136,7 @@ def _target(call) -> tuple[int, ...]:
 
 class _Reshaping(ExportRule):
     def onnx(self, g, call):
-        g.reshape(call.bottoms[0], call.top_shapes[0], call.tops[0])
+        g.reshape(call.bottoms[0], call.top_shapes[0], call.tops[0], _target(call)[:1] == (-1,))
 
     def torch(self, call):
         return TorchLayer(f"Reshape({_target(call)})", helpers=(RESHAPE,))

@@ -55,5 +55,6 @@ def rule_for(layer, fmt: str):
         what = f"{layer.type} has no ONNX equivalent (it exports to pytorch and torchscript)"
     else:
         return rule
+    stop = f"--outputs {','.join(layer.bottoms)}" if layer.bottoms else "--outputs"
     raise ExportError(f"{what}; types exportable to {fmt}: {', '.join(exportable(fmt))}; "
-                      "--outputs can stop the export before this layer").in_layer(layer.name, layer.type, layer.where)
+                      f"{stop} stops the export before this layer").in_layer(layer.name, layer.type, layer.where)

@@ -153,9 +153,9 @@ HINGE_NET = LOSS_NET.replace('"SoftmaxWithLoss"', '"HingeLoss"')
 @pytest.mark.parametrize("text, fmt, pattern", [
     (LOSS_NET, "onnx", (r'net\.prototxt:11:1: layer "loss" \(SoftmaxWithLoss\): SoftmaxWithLoss has no ONNX '
                         r'equivalent \(it exports to pytorch and torchscript\); types exportable to onnx: '
-                        r'AbsVal, .*Convolution, .*; --outputs can stop the export before this layer')),
+                        r'AbsVal, .*Convolution, .*; --outputs fc,label stops the export before this layer')),
     (HINGE_NET, "pytorch", (r'net\.prototxt:11:1: layer "loss" \(HingeLoss\): this layer type cannot be '
-                            r'exported; types exportable to pytorch: AbsVal, .*EuclideanLoss, ')),
+                            r'exported; types exportable to pytorch: AbsVal, Accuracy, .*EuclideanLoss, ')),
 ], ids=["SoftmaxWithLoss-onnx", "HingeLoss-pytorch"])
 def test_unexportable_layer_is_named(tmp_path, text, fmt, pattern):
     import netdef

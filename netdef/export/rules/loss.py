@@ -65,3 +65,38 @@ class EuclideanLoss(ExportRule):
 
     def torch(self, call):
         return TorchLayer("EuclideanLoss()", helpers=(EUCLIDEAN_LOSS,))
+
+
+ACCURACY = '''
+class Accuracy(nn.Module):
+    """Caffe's Accuracy: the fraction of positions (labels not `ignore_label`) whose
+    labelled class is among the top_k scores along `axis`; a tie counts against it."""
+
+    def __init__(self, top_k=1, axis=1, ignore_label=None):
+        super().__init__()
+        self.top_k, self.axis, self.ignore_label = top_k, axis, ignore_label
+
+    @torch.no_grad()
+    def forward(self, x, label):
+        scores = x.movedim(self.axis, -1).reshape(-1, x.shape[self.axis])   # (positions, classes)
+        label = label.reshape(-1).long()
+        valid = label != self.ignore_label if self.ignore_label is not None else torch.ones_like(label) > 0
+        true = scores.gather(1, torch.where(valid, label, 0)[:, None])
+        hit = ((scores >= true).sum(1) - 1 < self.top_k) & valid
+        return hit.sum().to(x.dtype) / valid.sum().clamp(min=1).to(x.dtype)
+'''
+
+
+@register
+class Accuracy(ExportRule):
+    type = "Accuracy"
+    discrete = True
+
+    def torch(self, call):
+        p = call.param
+        if len(call.layer.tops) > 1:
+            raise ExportError("the second top (per-class accuracy) is not exportable")
+        axis = canonical_axis(p.axis, len(call.bottom_shapes[0]))
+        ignore = p.ignore_label if p.HasField("ignore_label") else None
+        return TorchLayer(f"Accuracy({fmt_args(top_k=p.top_k, axis=axis, ignore_label=ignore)})",
+                          helpers=(ACCURACY,))

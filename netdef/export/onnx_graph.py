@@ -20,6 +20,7 @@ class OnnxGraph:
         self.nodes: list = []
         self.initializers: list = []
         self._names: set[str] = set()
+        self._blobs: dict[tuple, str] = {}  # (id of a parameter tensor, shape) -> initializer
         self.prefix = ""                    # the current layer's name, for node names
 
     def name(self, hint: str) -> str:
@@ -38,6 +39,16 @@ class OnnxGraph:
         name = self.name(f"{self.prefix}/{hint}" if self.prefix else hint)
         self.initializers.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
         return name
+
+    def blob(self, call, index: int, hint: str, shape=None) -> str:
+        """Parameter blob `index` of a layer as an initializer, once per tensor: layers
+        sharing a blob (param { name: }) share the initializer."""
+        tensor = call.module.caffe_blobs()[index]
+        key = (id(tensor), tuple(shape) if shape is not None else None)
+        if key not in self._blobs:
+            value = call.blob(index)
+            self._blobs[key] = self.const(hint, value if shape is None else value.reshape(shape))
+        return self._blobs[key]
 
     def ints(self, hint: str, values) -> str:
         return self.const(hint, np.asarray(values, dtype=np.int64), np.int64)

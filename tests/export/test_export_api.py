@@ -303,6 +303,13 @@ def test_shared_parameters_stay_shared(tmp_path):
     for model, run in ((net, lambda: net(x)), (module, lambda: module(pair_data=x, sim=torch.zeros(4)))):
         changes.append(_distance_step(model, run))
     assert abs(changes[0] - changes[1]) <= 1e-3 * abs(changes[1]) and changes[1] < 0
+    need_onnx()
+    import onnx
+
+    netdef.export(module, tmp_path / "siamese.onnx", outputs=["feat", "feat_p"])
+    graph = onnx.load(str(tmp_path / "siamese.onnx")).graph
+    floats = [i for i in graph.initializer if i.data_type == onnx.TensorProto.FLOAT]
+    assert len(floats) == 10          # one initializer per shared blob, used by both towers
 
 
 def test_verification_failure_writes_nothing(tmp_path, monkeypatch):

@@ -86,9 +86,9 @@ class PReLU(ExportRule):
 
     def onnx(self, g, call):
         rank = len(call.bottom_shapes[0])
-        w = call.blob(0)
-        slope = w.reshape((1,)) if w.ndim == 0 else w.reshape(w.shape + (1,) * (rank - 2))
-        g.add("PRelu", [call.bottoms[0], g.const("slope", slope)], call.tops)
+        w = call.module.caffe_blobs()[0]
+        shape = (1,) if w.dim() == 0 else tuple(w.shape) + (1,) * (rank - 2)
+        g.add("PRelu", [call.bottoms[0], g.blob(call, 0, "slope", shape)], call.tops)
 
     def torch(self, call):
         w = call.tensor(0).reshape(-1)

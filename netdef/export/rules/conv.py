@@ -37,11 +37,11 @@ def _options(w, group: int, bias: bool) -> dict:
     return opts
 
 
-def _onnx_conv(g, call, op: str, weight: np.ndarray) -> None:
+def _onnx_conv(g, call, op: str) -> None:
     w = _window(call)
-    inputs = [call.bottoms[0], g.const("weight", weight)]
+    inputs = [call.bottoms[0], g.blob(call, 0, "weight")]
     if call.param.bias_term:
-        inputs.append(g.const("bias", call.blob(1)))
+        inputs.append(g.blob(call, 1, "bias"))
     g.add(op, inputs, call.tops, kernel_shape=list(w.kernel), strides=list(w.stride),
           pads=list(w.pad) * 2, dilations=list(w.dilation), group=call.param.group)
 
@@ -66,7 +66,7 @@ class Convolution(_Conv):
     type, torch_class = "Convolution", "Conv"
 
     def onnx(self, g, call):
-        _onnx_conv(g, call, "Conv", call.blob(0))
+        _onnx_conv(g, call, "Conv")
 
 
 @register
@@ -75,7 +75,7 @@ class Deconvolution(_Conv):
     type, torch_class = "Deconvolution", "ConvTranspose"
 
     def onnx(self, g, call):
-        _onnx_conv(g, call, "ConvTranspose", call.blob(0))
+        _onnx_conv(g, call, "ConvTranspose")
 
 
 def _im2col_weight(channels: int, kernel) -> np.ndarray:

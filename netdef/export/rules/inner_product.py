@@ -33,8 +33,8 @@ class InnerProduct(ExportRule):
         p, x = call.param, call.bottoms[0]
         shape = call.bottom_shapes[0]
         axis = self._axis(call)
-        weight = g.const("weight", call.blob(0))        # (N, K), or (K, N) with transpose
-        bias = [g.const("bias", call.blob(1))] if p.bias_term else []
+        weight = g.blob(call, 0, "weight")        # (N, K), or (K, N) with transpose
+        bias = [g.blob(call, 1, "bias")] if p.bias_term else []
         if axis == 1:
             rows = x if len(shape) == 2 else g.add1("Flatten", [x], axis=1)
             g.add("Gemm", [rows, weight] + bias, call.tops, transB=int(not p.transpose))
@@ -84,9 +84,9 @@ class Embed(ExportRule):
 
     def onnx(self, g, call):
         index = g.add1("Cast", call.bottoms, to=TensorProto.INT64)   # truncation, as Caffe's cast
-        rows = g.add1("Gather", [g.const("weight", call.blob(0)), index], axis=0)
+        rows = g.add1("Gather", [g.blob(call, 0, "weight"), index], axis=0)
         if call.param.bias_term:
-            g.add("Add", [rows, g.const("bias", call.blob(1))], call.tops)
+            g.add("Add", [rows, g.blob(call, 1, "bias")], call.tops)
         else:
             g.add("Identity", [rows], call.tops)
 

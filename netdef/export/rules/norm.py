@@ -104,7 +104,7 @@ class BatchNorm(ExportRule):
         return TorchLayer(f"{cls}({args})", state)
 
 
-MVN = '''
+MVN_HELPER = '''
 class MVN(nn.Module):
     """Caffe's MVN: subtract the mean per (item, channel) -- per item across_channels --
     and divide by the standard deviation plus eps (Caffe adds eps to the std)."""
@@ -124,7 +124,7 @@ class MVN(nn.Module):
 
 
 @register
-class MVN_(ExportRule):
+class MVN(ExportRule):
     type = "MVN"
 
     def onnx(self, g, call):
@@ -144,4 +144,4 @@ class MVN_(ExportRule):
     def torch(self, call):
         p = call.param
         args = fmt_args(normalize_variance=p.normalize_variance, across_channels=p.across_channels, eps=p.eps)
-        return TorchLayer(f"MVN({args})", helpers=(MVN,))
+        return TorchLayer(f"MVN({args})", helpers=(MVN_HELPER,))

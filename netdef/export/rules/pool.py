@@ -114,7 +114,7 @@ class Pooling(ExportRule):
         return torch_pool(call.param, self._geometry(call))
 
 
-SPP = '''
+SPP_HELPER = '''
 class SPP(nn.Module):
     """Caffe's SPP: pooled into 1, 2, 4, ... bins per side, flattened and concatenated."""
 
@@ -138,7 +138,7 @@ class SPP(nn.Module):
 
 
 @register
-class SPP_(ExportRule):
+class SPP(ExportRule):
     type = "SPP"
 
     def onnx(self, g, call):
@@ -153,4 +153,4 @@ class SPP_(ExportRule):
         for geo in spp_levels(call.param, call.bottom_shapes[0]):
             _after_pads(geo)
         method = _method(call.param.pool)
-        return TorchLayer(f"SPP({method!r}, {call.param.pyramid_height})", helpers=(CAFFE_POOL, SPP))
+        return TorchLayer(f"SPP({method!r}, {call.param.pyramid_height})", helpers=(CAFFE_POOL, SPP_HELPER))

@@ -56,7 +56,7 @@ class _Broadcast(ExportRule):
 
     def _blob(self, g, call, index: int, hint: str) -> str:
         _, lined = self._lined_up(call)
-        return g.const(hint, call.blob(index).reshape(lined))
+        return g.blob(call, index, hint, lined)
 
     def _trailing(self, call) -> int:
         shape, lined = self._lined_up(call)

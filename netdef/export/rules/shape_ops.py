@@ -266,7 +266,7 @@ class Parameter(ExportRule):
     type = "Parameter"
 
     def onnx(self, g, call):
-        g.add("Identity", [g.const("blob", call.blob(0))], call.tops)
+        g.add("Identity", [g.blob(call, 0, "blob")], call.tops)
 
     def torch(self, call):
         return TorchLayer(f"Parameter({tuple(call.top_shapes[0])})", {"blob": call.tensor(0)}, (PARAMETER,))

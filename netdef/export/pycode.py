@@ -110,17 +110,22 @@ def _returns(plan: ExportPlan, variables: dict[str, str]) -> str:
     return f"return {{{items}}}"
 
 
+def _plain(text: str) -> str:
+    """Text safe inside the generated docstring (no backslashes, no closing quotes)."""
+    return text.replace("\\", "/").replace('"' * 3, "'" * 3)
+
+
 def _header(plan: ExportPlan, weights_name: str, batch) -> str:
     net = plan.net
     shapes = ", ".join(f"{n} {shape_comment(plan.input_shape(n), batch)}" for n in plan.inputs)
     outs = ", ".join(f"{n} {shape_comment(plan.shapes.blobs[n], batch)}" for n in plan.outputs)
     source = os.path.basename(net.file)
-    return (f'"""Caffe net "{net.name}" ({source}, {net.phase_name} phase) as plain PyTorch.\n\n'
-            f"Written by netdef export; needs only torch. Inputs: {shapes}.\n"
-            f"Outputs: {outs}. The weights are in {weights_name}, a state_dict:\n\n"
-            "    net = load_net()        # Net() with the weights beside this file, in eval mode\n"
-            f"    out = net({', '.join(plan.inputs)})\n"
-            '"""\n')
+    body = _plain(f'Caffe net "{net.name}" ({source}, {net.phase_name} phase) as plain PyTorch.\n\n'
+                  f"Written by netdef export; needs only torch. Inputs: {shapes}.\n"
+                  f"Outputs: {outs}. The weights are in {weights_name}, a state_dict:\n\n"
+                  "    net = load_net()        # Net() with the weights beside this file, in eval mode\n"
+                  f"    out = net({', '.join(plan.inputs)})\n")
+    return '"""' + body + '"""\n'
 
 
 def _imports(body: str) -> str:

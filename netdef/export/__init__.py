@@ -54,6 +54,9 @@ def _module(model, *, weights, phase, inputs, batch, level, stages):
     from netdef.backend.net import CaffeNet
 
     if isinstance(model, CaffeNet):
+        if weights is not None:
+            raise ExportError("weights= applies to a prototxt; for a compiled module, load them first "
+                              "(netdef.io.load_weights(module, path))")
         return model
     return load(model, phase=phase, weights=weights, inputs=inputs, batch=batch, level=level, stages=stages)
 

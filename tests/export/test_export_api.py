@@ -209,6 +209,28 @@ def test_bad_arguments(tmp_path, kwargs, pattern):
         netdef.export(small(), tmp_path / "x.onnx", **kwargs)
 
 
+def test_weights_for_a_compiled_module_are_refused(tmp_path):
+    import netdef
+    from netdef.errors import ExportError
+
+    with pytest.raises(ExportError, match=r"weights= applies to a prototxt; for a compiled module, load them first"):
+        netdef.export(small(), tmp_path / "x.py", weights="w.caffemodel")
+
+
+def test_caffemodel_weights_are_exported(tmp_path):
+    """A prototxt and a .caffemodel, as the CLI takes them: the export carries those weights."""
+    import netdef
+    from netdef.export.pycode import load_generated
+    from netdef.io import save_weights
+
+    module = small()
+    save_weights(module, str(tmp_path / "w.caffemodel"))
+    netdef.export(SMALL, tmp_path / "net.py", weights=str(tmp_path / "w.caffemodel"))
+    net = load_generated(str(tmp_path / "net.py")).load_net()
+    assert torch.equal(net.conv1_3x3.weight, module.layer_module("conv1/3x3").weight)
+    assert torch.allclose(net.bn.running_mean, module.layer_module("bn").mean / 2)
+
+
 def test_pytorch_format_needs_py_suffix(tmp_path):
     import netdef
     from netdef.errors import ExportError

@@ -372,3 +372,19 @@ def test_decisions_may_differ_where_inputs_tie(tmp_path):
     assert verify(plan, "unused", runner(3)) == 0.0          # 3 of 3200 differ
     with pytest.raises(ExportError, match=r'output "am" differs from netdef\'s in more than 1 element in 1000'):
         verify(plan, "unused", runner(10))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("suffix", [".onnx", ".pt", ".py"])
+def test_export_from_a_cuda_module(tmp_path, suffix):
+    """A module on the GPU exports as from the CPU (its verification runs netdef on the GPU)."""
+    import netdef
+
+    if suffix == ".onnx":
+        need_onnx()
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    module = small().to("cuda")
+    result = netdef.export(module, tmp_path / f"net{suffix}")
+    assert result.max_error is not None and result.max_error <= 1e-4
+    assert next(module.parameters()).device.type == "cuda"

@@ -19,7 +19,7 @@ def load(model, phase="TEST", weights=None, device="cpu", dtype=None, **kwargs):
     return _load(model, phase=phase, weights=weights, device=device, dtype=dtype, **kwargs)
 
 
-def export(model, out, format=None, **kwargs):
+def export(model, out=None, format=None, **kwargs):
     """Export a Caffe net to ONNX, TorchScript or PyTorch code (see netdef.export.export)."""
     from netdef.export import export as _export
 

@@ -61,9 +61,10 @@ def _module(model, *, weights, phase, inputs, batch, level, stages):
     return load(model, phase=phase, weights=weights, inputs=inputs, batch=batch, level=level, stages=stages)
 
 
-def export(model, out, format=None, *, weights=None, phase="TEST", inputs=None, batch=None, level=None,
-           stages=None, outputs=None, opset=None, dynamic_batch=False, verify=True) -> ExportResult:
-    """Export `model` (a prototxt path or text, or a compiled CaffeNet) to `out`.
+def export(model, out=None, format=None, *, output=None, weights=None, phase="TEST", inputs=None, batch=None,
+           level=None, stages=None, outputs=None, opset=None, dynamic_batch=False, verify=True) -> ExportResult:
+    """Export `model` (a prototxt path or text, or a compiled CaffeNet) to `out` (or `output=`,
+    the CLI's -o).
 
     format: "onnx", "torchscript" or "pytorch" (default: from out's suffix).
     outputs: blob names to export (default: the net's outputs); layers they do not need are left out.
@@ -72,7 +73,9 @@ def export(model, out, format=None, *, weights=None, phase="TEST", inputs=None, 
     """
     from netdef.export.onnx_graph import DEFAULT_OPSET
 
-    out = os.fspath(out)
+    if (out is None) == (output is None):
+        raise ExportError("give the file to write once: export(model, out) or export(model, output=...)")
+    out = os.fspath(out if out is not None else output)
     fmt = _format(format, out)
     module = _module(model, weights=weights, phase=phase, inputs=inputs, batch=batch, level=level,
                      stages=stages)

@@ -231,6 +231,16 @@ def test_caffemodel_weights_are_exported(tmp_path):
     assert torch.allclose(net.bn.running_mean, module.layer_module("bn").mean / 2)
 
 
+def test_output_keyword_as_the_cli_names_it(tmp_path):
+    import netdef
+    from netdef.errors import ExportError
+
+    result = netdef.export(small(), output=tmp_path / "x.py", format="pytorch", verify=False)
+    assert result.path == str(tmp_path / "x.py") and (tmp_path / "x.pt").exists()
+    with pytest.raises(ExportError, match="give the file to write once"):
+        netdef.export(small())
+
+
 def test_pytorch_format_needs_py_suffix(tmp_path):
     import netdef
     from netdef.errors import ExportError

@@ -125,3 +125,36 @@ def test_every_onnx_type_has_a_case():
     missing = _exportable("onnx") - covered - sources - {"Silence"}
     assert not missing, f"types with an ONNX rule but no layer case: {sorted(missing)}"
 
+
+
+def test_every_generated_file_passes_ruff(tmp_path):
+    """The generated code of every layer case (so every helper class) passes ruff's checks."""
+    import os
+    import subprocess
+    import sys
+
+    import netdef
+    from netdef.errors import ExportError
+    from netdef.export import pycode
+    from netdef.export.plan import plan_export
+
+    if subprocess.run([sys.executable, "-m", "ruff", "--version"], capture_output=True, check=False).returncode:
+        if os.environ.get("CI"):
+            pytest.fail("ruff is not installed (the dev extra brings it)")
+        pytest.skip("ruff is not installed")
+    written = 0
+    for name in cases("pytorch"):
+        folder, case, _ = load_case(name)
+        module = netdef.load(str(folder / "net.prototxt"), phase="TEST")
+        try:
+            plan = plan_export(module.eval(), "pytorch", case["meaningful"]["top"])
+            source = pycode.generate(plan).source
+        except ExportError:
+            assert name in NOT_EXPORTABLE
+            continue
+        (tmp_path / f"{name}.py").write_text(source)
+        written += 1
+    run = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--no-cache", str(tmp_path)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert written >= 90

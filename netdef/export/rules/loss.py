@@ -100,3 +100,37 @@ class Accuracy(ExportRule):
         ignore = p.ignore_label if p.HasField("ignore_label") else None
         return TorchLayer(f"Accuracy({fmt_args(top_k=p.top_k, axis=axis, ignore_label=ignore)})",
                           helpers=(ACCURACY,))
+
+
+SIGMOID_CE_LOSS = '''
+class SigmoidCrossEntropyLoss(nn.Module):
+    """Caffe's SigmoidCrossEntropyLoss: the cross-entropy of sigmoid(x) against targets in
+    [0, 1], summed over the elements whose target is not `ignore_label`, divided by the
+    normaliser: "batch_size" (Caffe's default here), "valid", "full" or "none"."""
+
+    def __init__(self, ignore_label=None, normalization="batch_size"):
+        super().__init__()
+        self.ignore_label, self.normalization = ignore_label, normalization
+
+    def forward(self, x, target):
+        target = target.reshape(x.shape).to(x.dtype)
+        loss = F.binary_cross_entropy_with_logits(x, target, reduction="none")
+        valid = target.long() != self.ignore_label if self.ignore_label is not None else torch.ones_like(x) > 0
+        loss = torch.where(valid, loss, 0.0).sum()
+        if self.normalization == "valid":
+            return loss / valid.sum().clamp(min=1)
+        count = {"full": x.numel(), "batch_size": x.shape[0], "none": 1}
+        return loss / max(count[self.normalization], 1)
+'''
+
+
+@register
+class SigmoidCrossEntropyLoss(ExportRule):
+    type = "SigmoidCrossEntropyLoss"
+
+    def torch(self, call):
+        p = call.param
+        mode = Norm.NormalizationMode.Name(normalization(p, Norm.BATCH_SIZE)).lower()
+        ignore = p.ignore_label if p.HasField("ignore_label") else None
+        return TorchLayer(f"SigmoidCrossEntropyLoss({fmt_args(ignore_label=ignore, normalization=mode)})",
+                          helpers=(SIGMOID_CE_LOSS,))

@@ -4,6 +4,7 @@
     shapes = netdef.infer_shapes(net)                                   # every blob's shape
     module = netdef.load("deploy.prototxt", weights="w.caffemodel")    # torch nn.Module
     netdef.get_solver("solver.prototxt").solve()                        # train as `caffe train`
+    netdef.export("deploy.prototxt", "net.onnx", weights="w.caffemodel")  # or .pt, .py
 """
 from netdef.errors import NetdefError  # noqa: F401
 from netdef.frontend import open_net  # noqa: F401
@@ -33,3 +34,10 @@ def load(model, phase="TEST", weights=None, device="cpu", dtype=None, **kwargs):
     from netdef.backend import load as _load
 
     return _load(model, phase=phase, weights=weights, device=device, dtype=dtype, **kwargs)
+
+
+def export(model, out=None, format=None, **kwargs):
+    """Export a Caffe net to ONNX, TorchScript or PyTorch code (see netdef.export.export)."""
+    from netdef.export import export as _export
+
+    return _export(model, out, format, **kwargs)

@@ -22,6 +22,7 @@ COMMANDS = {
     "schedule": "schedule_cmd",
     "convert-imageset": "convert_imageset_cmd",
     "compute-mean": "compute_mean_cmd",
+    "export": "export_cmd",
 }
 
 

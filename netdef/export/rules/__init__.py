@@ -1,0 +1,1 @@
+"""Export rules per family; see netdef/export/registry.py and base.py."""

@@ -1,6 +1,10 @@
 """Readers for each kind of data source, shared by the shapes pass and the torch
 forward. Each yields items as (C, H, W) arrays (uint8, or float32 for float
 Datums and HDF5) in Caffe's order, wrapping around at the end like Caffe.
+
+In data-parallel training each process reads its own share (`shard`): Caffe's
+multi-GPU Skip() keeps record `offset` only when offset % world_size == rank,
+so rank r of W reads records r, r+W, r+2W, ... of the endless stream.
 """
 from __future__ import annotations
 
@@ -11,6 +15,25 @@ from netdef.data import hdf5, image, lists
 from netdef.data.db import Database
 from netdef.data.paths import looked_in, resolve
 from netdef.errors import DataError
+
+WHOLE = (0, 1)  # (rank, world_size): a single process reads every record
+
+
+class Shard:
+    """Counts records as Caffe's offset_ does; `skip()` says whether the next one is
+    another process's (Caffe's Skip())."""
+
+    def __init__(self, shard: tuple[int, int] = WHOLE):
+        self.rank, self.size = shard
+        if not 0 <= self.rank < self.size:
+            raise DataError(f"shard rank {self.rank} is outside world size {self.size}")
+        self.offset = 0
+
+    def skip(self) -> bool:
+        return self.offset % self.size != self.rank
+
+    def next(self) -> None:
+        self.offset += 1
 
 
 class SourceMissing(DataError):
@@ -32,10 +55,11 @@ def find(path: str, base_dir: str | None, what: str, field: str = "source") -> s
 class DatumReader:
     """Caffe's Data layer source: records in key order, forever."""
 
-    def __init__(self, path: str, backend: str, mode: str):
+    def __init__(self, path: str, backend: str, mode: str, shard: tuple[int, int] = WHOLE):
         self.db = Database(path, backend)
         self.cursor = self.db.cursor()
         self.mode = mode  # how encoded records decode (native / color / gray)
+        self.shard = Shard(shard)
 
     def first_shape(self) -> tuple[tuple[int, int, int], bool]:
         """((C, H, W) of the first record, whether it is encoded)."""
@@ -44,7 +68,11 @@ class DatumReader:
         return datum_mod.shape(d, self.mode if d.encoded else image.NATIVE, key), d.encoded
 
     def next(self) -> tuple[np.ndarray, int, str]:
+        while self.shard.skip():  # other processes' records are not even parsed
+            self.cursor.next()
+            self.shard.next()
         key, value = self.cursor.next()
+        self.shard.next()
         d = datum_mod.parse(value, key)
         return datum_mod.to_array(d, self.mode, key), d.label, key.decode("utf-8", "replace")
 
@@ -56,9 +84,11 @@ class DatumReader:
 class ImageListReader:
     """Caffe's ImageData source: `root_folder + path` per line, resized if asked."""
 
-    def __init__(self, list_path: str, param, base_dir: str | None, rng: np.random.Generator):
+    def __init__(self, list_path: str, param, base_dir: str | None, rng: np.random.Generator,
+                 shard: tuple[int, int] = WHOLE):
         self.entries = lists.read_image_list(list_path)
         self.param, self.base_dir, self.rng = param, base_dir, rng
+        self.shard = Shard(shard)  # ranks must share `rng`'s seed so they shuffle alike
         self.pos = 0
         if param.shuffle:
             self._shuffle()
@@ -84,14 +114,20 @@ class ImageListReader:
 
     def next(self) -> tuple[np.ndarray, int, str]:
         p = self.param
+        while self.shard.skip():
+            self._advance()
         name, label = self.entries[self.pos]
         img = image.read_image(self.path(self.pos), p.new_height, p.new_width, p.is_color)
+        self._advance()
+        return img.transpose(2, 0, 1), label, name
+
+    def _advance(self) -> None:
         self.pos += 1
+        self.shard.next()
         if self.pos >= len(self.entries):
             self.pos = 0
-            if p.shuffle:
+            if self.param.shuffle:
                 self._shuffle()
-        return img.transpose(2, 0, 1), label, name
 
 
 # -- HDF5Data: a list of HDF5 files ----------------------------------------------
@@ -99,8 +135,9 @@ class HDF5Reader:
     """Caffe's HDF5Data source: rows of every listed file in turn, per-top datasets."""
 
     def __init__(self, list_path: str, tops: list[str], base_dir: str | None, shuffle: bool,
-                 rng: np.random.Generator):
+                 rng: np.random.Generator, shard: tuple[int, int] = WHOLE):
         self.files = lists.read_hdf5_list(list_path)
+        self.shard = Shard(shard)  # rows, counted across files
         self.tops, self.base_dir, self.shuffle, self.rng = tops, base_dir, shuffle, rng
         self.file_order = list(rng.permutation(len(self.files))) if shuffle else list(range(len(self.files)))
         self.current_file = 0
@@ -121,6 +158,7 @@ class HDF5Reader:
 
     def _advance(self) -> None:
         """Caffe's Next(): the next row, the next file at the end, reshuffling rows."""
+        self.shard.next()
         self.row += 1
         if self.row == len(self.rows):
             if len(self.files) > 1:
@@ -140,6 +178,8 @@ class HDF5Reader:
             self._load()
         out = [np.empty((size,) + a.shape[1:], dtype=np.float32) for a in self.arrays]
         for i in range(size):
+            while self.shard.skip():
+                self._advance()
             for top, (dst, src) in enumerate(zip(out, self.arrays)):
                 if src.shape[1:] != dst.shape[1:]:
                     raise DataError(f'dataset "{self.tops[top]}" changes shape between HDF5 files: '

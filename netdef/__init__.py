@@ -3,6 +3,7 @@
     net = netdef.open_net("models/alexnet.prototxt", phase="TRAIN")   # checked graph, no torch
     shapes = netdef.infer_shapes(net)                                   # every blob's shape
     module = netdef.load("deploy.prototxt", weights="w.caffemodel")    # torch nn.Module
+    fast = netdef.load("deploy.prototxt", device="cuda", precision="bf16", channels_last=True, compile=True)
 """
 from netdef.errors import NetdefError  # noqa: F401
 from netdef.frontend import open_net  # noqa: F401

@@ -43,6 +43,7 @@ class _OneDNNLinear(torch.autograd.Function):
 def _use_onednn(x: torch.Tensor, w: torch.Tensor) -> bool:
     return (_ONEDNN_LINEAR is not None and x.device.type == "cpu" and x.dtype == torch.float32
             and w.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+            and not torch.compiler.is_compiling()  # inductor picks its own (oneDNN) kernel
             and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
 
 

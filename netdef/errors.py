@@ -85,6 +85,10 @@ class BackendError(NetdefError):
     kind = "backend error"
 
 
+class DistributedError(NetdefError):
+    kind = "distributed error"
+
+
 def did_you_mean(word: str, choices, n: int = 3) -> str:
     """' (did you mean "x"?)' for the closest choices, or '' when none is close."""
     import difflib

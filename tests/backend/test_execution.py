@@ -80,7 +80,8 @@ def test_autocast_agrees_with_fp32_and_keeps_master_weights_fp32(precision, devi
 def test_channels_last_agrees_tightly(device):
     ref, ref_grads, _ = _step(Execution(), device, **_batch(device))
     out, grads, net = _step(Execution(channels_last=True), device, **_batch(device))
-    assert out["conv1"].is_contiguous(memory_format=torch.channels_last)
+    for blob in ("conv1", "pool1", "norm1"):  # NHWC all the way to the inner product
+        assert out[blob].is_contiguous(memory_format=torch.channels_last), blob
     assert net.layer_module("conv1").weight.is_contiguous(memory_format=torch.channels_last)
     assert _close(out.loss, ref.loss, 1e-5)
     for name, grad in grads.items():

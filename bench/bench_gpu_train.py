@@ -33,11 +33,11 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from bench_alexnet import HandAlexNet  # noqa: E402
-from common import ROOT, machine, write_result  # noqa: E402
+from bench_alexnet import HandAlexNet
+from common import ROOT, machine, write_result
 
-import netdef  # noqa: E402
-from netdef.backend.execution import Execution, Runner, set_tf32  # noqa: E402
+import netdef
+from netdef.backend.execution import Execution, Runner, set_tf32
 
 ALEXNET = ROOT / "models" / "alexnet.prototxt"
 VARIANTS = {
@@ -214,7 +214,7 @@ def main() -> int:
         try:
             figures["variants"][name] = run_variant(name, VARIANTS[name], args, device, time.monotonic() + budget)
             print(f"  {json.dumps(figures['variants'][name])}", flush=True)
-        except Exception as err:  # one variant failing must not lose the others' figures
+        except Exception as err:  # noqa: BLE001  one variant failing must not lose the others' figures
             figures["variants"][name] = {"error": f"{type(err).__name__}: {err}"[:500]}
             traceback.print_exc()
         if device.type == "cuda":
@@ -223,7 +223,7 @@ def main() -> int:
     try:
         figures["data_pipeline"] = data_pipeline(args, device, time.monotonic() + args.budget_s)
         print(f"  {json.dumps(figures['data_pipeline'])}", flush=True)
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001  (recorded in the JSON)
         figures["data_pipeline"] = {"error": f"{type(err).__name__}: {err}"[:500]}
         traceback.print_exc()
     if args.out:

@@ -9,7 +9,7 @@ minimal torch.optim.Optimizer whose step() calls it.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -29,17 +29,14 @@ def execution_from_args(args):
 
 
 def pick_device(gpu):
+    """The device for --gpu: the first listed GPU ("0", "1,2", "all"), else the CPU."""
     import torch
+
+    from netdef.parallel.world import parse_gpus
 
     if gpu is None:
         return torch.device("cpu")
     if not torch.cuda.is_available():
         raise BackendError(f"--gpu {gpu}: no CUDA device is available (torch {torch.__version__}); "
                            "drop --gpu to run on the CPU")
-    try:
-        index = int(str(gpu).split(",")[0])
-    except ValueError:
-        raise BackendError(f"--gpu expects a device number, got {gpu!r}") from None
-    if index >= torch.cuda.device_count():
-        raise BackendError(f"--gpu {index}: only {torch.cuda.device_count()} CUDA device(s)")
-    return torch.device("cuda", index)
+    return torch.device("cuda", parse_gpus(str(gpu), torch.cuda.device_count())[0])

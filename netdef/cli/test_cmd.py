@@ -5,7 +5,12 @@ Example: netdef test --model models/alexnet.prototxt --weights alexnet.caffemode
 from __future__ import annotations
 
 from netdef.cli.common import add_net_args, info, net_from_args, warn
-from netdef.cli.device import add_execution_args, add_gpu_arg, execution_from_args, pick_device
+from netdef.cli.device import (
+    add_execution_args,
+    add_gpu_arg,
+    execution_from_args,
+    pick_device,
+)
 
 
 def add_arguments(ap) -> None:

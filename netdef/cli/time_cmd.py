@@ -6,7 +6,12 @@ Like Caffe, the net is built in the TRAIN phase unless --phase says otherwise.
 from __future__ import annotations
 
 from netdef.cli.common import add_net_args, info, net_from_args
-from netdef.cli.device import add_execution_args, add_gpu_arg, execution_from_args, pick_device
+from netdef.cli.device import (
+    add_execution_args,
+    add_gpu_arg,
+    execution_from_args,
+    pick_device,
+)
 
 
 def add_arguments(ap) -> None:

@@ -28,7 +28,7 @@ class World:
         return (self.rank, self.size)
 
     @classmethod
-    def from_env(cls, env=None) -> "World":
+    def from_env(cls, env=None) -> World:
         env = os.environ if env is None else env
         size = _int(env, "WORLD_SIZE", 1)
         rank = _int(env, "RANK", 0)

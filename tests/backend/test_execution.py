@@ -16,7 +16,7 @@ import netdef
 from netdef.errors import NetdefError
 
 torch = pytest.importorskip("torch")
-from netdef.backend.execution import Execution, Runner, graph_break_report  # noqa: E402
+from netdef.backend.execution import Execution, Runner, graph_break_report
 
 SMALL = """name: "small"
 {source}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 torch = pytest.importorskip("torch")
-from netdef.backend.loss_scale import LossScaler  # noqa: E402
+from netdef.backend.loss_scale import LossScaler
 
 
 def _param():

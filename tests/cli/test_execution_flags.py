@@ -6,9 +6,9 @@ import json
 import re
 
 import pytest
+from reference import require_reference
 
 from netdef.cli import main
-from reference import require_reference
 
 pytest.importorskip("torch")
 
@@ -25,7 +25,7 @@ def test_test_command_scores_with_execution_flags(flags, rel, monkeypatch, capsy
     monkeypatch.chdir(folder)
     assert main(["test", "--model", "net.prototxt", "--weights", "final.caffemodel", "--iterations", "4",
                  *flags]) == 0
-    means = dict(re.findall(r"^(\w+) = ([-\d.e]+)", capsys.readouterr().out, re.M))
+    means = dict(re.findall(r"^(\w+) = ([-\d.e]+)", capsys.readouterr().out, re.MULTILINE))
     expected = caffe_scores("sgd_momentum_step", 40)
     assert float(means["loss"]) == pytest.approx(expected["loss"], rel=rel)
 
@@ -37,7 +37,7 @@ def test_time_command_says_how_it_runs(monkeypatch, capsys):
                  "--channels-last"]) == 0
     captured = capsys.readouterr()
     assert "Running in bf16 + channels-last" in captured.err
-    assert re.search(r"^Average Forward-Backward: [\d.]+ ms\.$", captured.out, re.M)
+    assert re.search(r"^Average Forward-Backward: [\d.]+ ms\.$", captured.out, re.MULTILINE)
 
 
 def test_unknown_precision_is_an_argument_error(capsys):

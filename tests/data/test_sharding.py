@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from netbuild import field_layer
+
 from netdef.data.sources import Shard
 from netdef.errors import DataError
 
@@ -27,7 +27,7 @@ def sources(tmp_path, make_db, datum_bytes):
         cv2.imwrite(str(tmp_path / f"im{i}.png"), np.full((2, 2, 3), i, np.uint8))
         lines.append(f"im{i}.png {i}")
     (tmp_path / "images.txt").write_text("\n".join(lines) + "\n")
-    for k, rows in enumerate((range(0, 4), range(4, N_RECORDS))):  # rows straddle two files
+    for k, rows in enumerate((range(4), range(4, N_RECORDS))):  # rows straddle two files
         with h5py.File(tmp_path / f"h{k}.h5", "w") as f:
             f["data"] = np.array(list(rows), np.float32).reshape(-1, 1)
             f["label"] = np.array(list(rows), np.float32)

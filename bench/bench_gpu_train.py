@@ -5,7 +5,8 @@ in PyTorch with the same settings, measured side by side in one run.
     python bench/bench_gpu_train.py --device cpu --batch 4 --iterations 2 --out /tmp/x.json  # self-check
 
 One training iteration = forward, backward and an SGD update (momentum 0.9, weight decay
-5e-4) on a fixed synthetic batch already on the device. Variants:
+5e-4) on synthetic data already on the device (netdef: constant DummyData; hand-written:
+a fixed random batch). Variants:
   fp32 | bf16 | bf16 + channels-last | bf16 + channels-last + compile
 netdef runs models/alexnet.prototxt through its solver (Caffe's SGD rule, per-blob
 lr_mult/decay_mult) with netdef.backend.execution; the hand-written model is
@@ -57,21 +58,11 @@ def sync(device):
 
 # -- the two trainers ----------------------------------------------------------------------
 def netdef_trainer(execution: Execution, batch: int, device, x, y):
-    """A netdef training iteration: Runner forward/backward + the solver's own update."""
-    from netdef_solver_step import make_update  # bench/netdef_solver_step.py
+    """A netdef training iteration: its Solver (Caffe's SGD) on AlexNet with constant DummyData."""
+    from netdef_solver_step import netdef_trainer as make
 
-    net = netdef.load(str(ALEXNET), phase="TRAIN", device=device,
-                      inputs={"data": (batch, 3, 227, 227), "label": (batch,)})
-    runner = Runner(net, execution, report=lambda m: print(f"  netdef {m}", flush=True))
-    update = make_update(net, LR, MOMENTUM, DECAY)
-    if execution.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-
-    def step():
-        out = runner(data=x, label=y)
-        out.loss.backward()
-        update()
-    return step
+    return make(ALEXNET, execution, batch, device, LR, MOMENTUM, DECAY,
+                report=lambda m: print(f"  netdef {m}", flush=True))
 
 
 class HandTrain(HandAlexNet):

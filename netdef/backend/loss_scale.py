@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import torch
 
+INIT_SCALE = 2.0**16   # GradScaler's default starting scale
+
 
 class _Update(torch.optim.Optimizer):
     """What GradScaler needs from an optimizer: the parameters, and step()."""
@@ -33,7 +35,8 @@ class LossScaler:
     def __init__(self, params, device: torch.device, enabled: bool = True):
         self.params = [p for p in params if p.requires_grad]
         self.enabled = enabled and bool(self.params)
-        self.scaler = torch.amp.GradScaler(torch.device(device).type, enabled=self.enabled)
+        self.scaler = torch.amp.GradScaler(torch.device(device).type, init_scale=INIT_SCALE,
+                                           enabled=self.enabled)
 
     def scale(self, loss: torch.Tensor) -> torch.Tensor:
         return self.scaler.scale(loss)

@@ -27,6 +27,7 @@ from netdef.backend.execution import Execution, Runner
 from netdef.backend.loss_scale import LossScaler
 from netdef.parallel import group
 from netdef.parallel.world import World
+from netdef.solver.log import g
 from netdef.solver.policies import learning_rate
 from netdef.solver.solver import Solver
 
@@ -98,6 +99,8 @@ class ParallelSolver(Solver):
             return super().apply_update()
         if not self.scaler.step(super().apply_update):
             self.rate, self.current_step = learning_rate(self.param, self.iter, self.current_step)
+            if self.param.display and self.iter % self.param.display == 0:
+                self._info("sgd_solver.cpp:112", f"Iteration {self.iter}, lr = {g(self.rate)}")
             self._warn("parallel.py:4", f"Iteration {self.iter}: fp16 gradients overflowed; update skipped, "
                                         f"loss scale now {self.scaler.scale_value:g}")
             self.iter += 1

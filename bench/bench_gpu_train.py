@@ -38,7 +38,7 @@ from bench_alexnet import HandAlexNet
 from common import ROOT, machine, write_result
 
 import netdef
-from netdef.backend.execution import Execution, Runner, set_tf32
+from netdef.backend.execution import Execution, set_tf32
 
 ALEXNET = ROOT / "models" / "alexnet.prototxt"
 VARIANTS = {

@@ -10,7 +10,8 @@ from netdef.proto import caffe_pb2
 
 def alexnet_solver_param(path, batch: int, lr: float, momentum: float, decay: float):
     net = caffe_pb2.NetParameter()
-    text_format.Parse(open(path).read(), net)
+    with open(path) as f:
+        text_format.Parse(f.read(), net)
     layers = [layer for layer in net.layer
               if not any(rule.phase == caffe_pb2.TEST for rule in layer.include)]
     del net.layer[:]

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from netdef.backend.execution import Execution  # noqa: E402
-from netdef.io import read_weights  # noqa: E402
-from netdef.parallel.solver import ParallelSolver  # noqa: E402
+from netdef.backend.execution import Execution
+from netdef.io import read_weights
+from netdef.parallel.solver import ParallelSolver
 
 ROWS = [
     (Execution(channels_last=True), 1e-5),

@@ -199,6 +199,7 @@ def main() -> int:
     figures = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
                "batch": args.batch, "goal_images_per_s_bf16": GOAL_IMAGES_PER_S, "variants": {},
                "update": f"SGD lr {LR} momentum {MOMENTUM} weight_decay {DECAY}", "tf32": False}
+    save = _saver(args.out)
     for name in args.variants.split(","):
         budget = args.budget_s * (2 if VARIANTS[name].compile else 1)
         print(f"{name}:", flush=True)
@@ -210,6 +211,7 @@ def main() -> int:
             traceback.print_exc()
         if device.type == "cuda":
             torch.cuda.empty_cache()
+        save(figures)  # after every part: a run killed by its time box keeps what it measured
     print("data pipeline:", flush=True)
     try:
         figures["data_pipeline"] = data_pipeline(args, device, time.monotonic() + args.budget_s)
@@ -217,15 +219,22 @@ def main() -> int:
     except Exception as err:  # noqa: BLE001  (recorded in the JSON)
         figures["data_pipeline"] = {"error": f"{type(err).__name__}: {err}"[:500]}
         traceback.print_exc()
-    if args.out:
+    save(figures)
+    return 0
+
+
+def _saver(out: str | None):
+    """Writes the figures (with date and machine) to `out`, else bench/results/gpu_train.json."""
+    def save(figures: dict) -> None:
+        if out is None:
+            write_result("gpu_train", figures)
+            return
         import datetime
         import pathlib
 
         doc = {"date": datetime.date.today().isoformat(), "machine": machine(), **figures}
-        pathlib.Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
-    else:
-        write_result("gpu_train", figures)
-    return 0
+        pathlib.Path(out).write_text(json.dumps(doc, indent=1) + "\n")
+    return save
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@ lr_mult/decay_mult, netdef's training loop) over models/alexnet.prototxt whose D
 layer is replaced by constant DummyData (synthetic data that stays on the device)."""
 from __future__ import annotations
 
+import os
+import tempfile
+
 from google.protobuf import text_format
 
 from netdef.proto import caffe_pb2
@@ -26,7 +29,8 @@ def alexnet_solver_param(path, batch: int, lr: float, momentum: float, decay: fl
         net.layer.append(layer)
     sp = caffe_pb2.SolverParameter(type="SGD", base_lr=lr, momentum=momentum, weight_decay=decay,
                                    lr_policy="fixed", max_iter=10**9, display=0, snapshot=0,
-                                   snapshot_after_train=False, random_seed=1)
+                                   snapshot_after_train=False, random_seed=1,
+                                   snapshot_prefix=os.path.join(tempfile.gettempdir(), "netdef_bench"))
     sp.net_param.CopyFrom(net)
     return sp
 

@@ -64,10 +64,11 @@ def set_tf32(allow: bool) -> None:
     """TF32 on CUDA matmuls and cuDNN convolutions: torch turns it on for cuDNN by
     default, which makes GPU results drift from Caffe's float32; netdef turns it off."""
     mode = "tf32" if allow else "ieee"
-    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):  # torch >= 2.9
-        torch.backends.cuda.matmul.fp32_precision = mode
-        torch.backends.cudnn.conv.fp32_precision = mode
-        torch.backends.cudnn.rnn.fp32_precision = mode
+    backends = [torch.backends.cuda.matmul, getattr(torch.backends.cudnn, "conv", None),
+                getattr(torch.backends.cudnn, "rnn", None)]
+    if all(b is not None and hasattr(b, "fp32_precision") for b in backends):  # torch >= 2.9
+        for b in backends:
+            b.fp32_precision = mode
     else:
         torch.backends.cuda.matmul.allow_tf32 = allow
         torch.backends.cudnn.allow_tf32 = allow

@@ -13,9 +13,11 @@ from netdef.errors import DistributedError
 from netdef.parallel.world import World
 
 # A collective waits this long for the others before failing (NCCL's watchdog
-# then aborts, gloo raises): a hung or dead process stops the run instead of
-# hanging it forever. Override with NETDEF_DIST_TIMEOUT (seconds).
-DEFAULT_TIMEOUT_S = 300
+# then aborts, gloo raises): a hung process stops the run instead of hanging it
+# forever. Long, because the others wait in their next all-reduce while rank 0
+# alone runs the test nets; a dead process is noticed sooner (its launcher, or
+# its closed connection). Override with NETDEF_DIST_TIMEOUT (seconds).
+DEFAULT_TIMEOUT_S = 1800
 
 
 def timeout_s() -> float:

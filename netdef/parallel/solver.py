@@ -12,7 +12,8 @@ Caffe's multi-GPU semantics, on torch.distributed:
   process, so N processes equal one process with iter_size N (clip_gradients sees
   the averaged gradient, as in Caffe's NCCL solver);
 - only rank 0 tests, logs and snapshots; all processes agree every iteration on
-  a stop or snapshot request (a signal seen by any of them).
+  a stop or snapshot request (a signal seen by any of them); a stop requested
+  while rank 0 tests takes effect after the test (the others are waiting).
 Every process builds identical nets (fillers, data shuffles) from one seed, then
 draws its own run-time randomness (dropout, crops) from seed + rank.
 """
@@ -39,6 +40,7 @@ class ParallelSolver(Solver):
     def __init__(self, solver, *, world: World | None = None, execution: Execution | None = None, **kwargs):
         self.world, self.execution = world or World(), execution or Execution()
         world, execution = self.world, self.execution
+        self._testing = self._pending_stop = False
         super().__init__(solver, rank=world.rank, world_size=world.size, **kwargs)
         self._passes = 0
         if execution.channels_last:
@@ -109,9 +111,22 @@ class ParallelSolver(Solver):
         local = self.actions()
         if not self.world.distributed:
             return local
+        if self._testing:  # rank 0 tests alone: no collective now; a stop waits for the others
+            if local == "stop":
+                self._pending_stop = True
+                return "none"
+            return local   # a snapshot needs nobody else
+        if self._pending_stop:
+            local, self._pending_stop = "stop", False
         code = torch.tensor([ACTIONS.index(local)], dtype=torch.int32, device=self._comm_device())
         torch.distributed.all_reduce(code, op=torch.distributed.ReduceOp.MAX)
         return ACTIONS[int(code.item())]
 
     def test_all(self) -> list[dict]:
-        return super().test_all() if self.world.rank == 0 else []
+        if self.world.rank != 0:
+            return []
+        self._testing = True
+        try:
+            return super().test_all()
+        finally:
+            self._testing = False

@@ -58,14 +58,35 @@ def test_two_processes_equal_one_with_iter_size_two_and_resume_with_one(case):
     _assert_same(resumed, one)
 
 
-def test_a_killed_process_stops_the_others_with_a_message(case):
-    """Processes started by hand (no launcher watching): rank 0 notices within the timeout."""
+def _by_hand(solver: str, world: int = 2) -> list[subprocess.Popen]:
+    """`netdef train` processes started by hand with torchrun's environment (nobody watching)."""
     from torch.distributed.elastic.utils.distributed import get_free_port
 
-    env = _env(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(get_free_port()), WORLD_SIZE="2")
-    cmd = [sys.executable, "-m", "netdef", "train", "--solver", "long.prototxt", "--no-plot"]
-    procs = [subprocess.Popen(cmd, env=dict(env, RANK=str(r), LOCAL_RANK=str(r)), stderr=subprocess.PIPE,
-                              text=True) for r in range(2)]
+    env = _env(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(get_free_port()), WORLD_SIZE=str(world))
+    cmd = [sys.executable, "-m", "netdef", "train", "--solver", solver, "--no-plot"]
+    return [subprocess.Popen(cmd, env=dict(env, RANK=str(r), LOCAL_RANK=str(r)), stderr=subprocess.PIPE,
+                             text=True) for r in range(world)]
+
+
+def test_sigint_to_any_process_stops_all_at_the_same_iteration(case):
+    """Caffe's --sigint-effect stop: every process stops, rank 0 writes the final snapshot."""
+    procs = _by_hand("long.prototxt")
+    try:
+        _wait_for_line(procs[0], "Iteration 3 ")
+        procs[1].send_signal(signal.SIGINT)
+        outs = [p.communicate(timeout=60)[1] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [0, 0], outs[1][-2000:]
+    assert "Optimization stopped early." in outs[0]
+    final = [line for line in outs[0].splitlines() if "Snapshotting to binary proto file" in line][-1]
+    assert (case / final.split()[-1]).exists()
+
+
+def test_a_killed_process_stops_the_others_with_a_message(case):
+    """Processes started by hand (no launcher watching): rank 0 notices within the timeout."""
+    procs = _by_hand("long.prototxt")
     try:
         _wait_for_line(procs[0], "Iteration 3 ")
         procs[1].send_signal(signal.SIGKILL)

@@ -69,3 +69,35 @@ def check_final_weights(solver, path, l1=False):
             assert diff.max() <= 1e-3, f"{layer}/{j}: max difference {diff.max():.3g}"
             if l1:
                 assert np.all(np.abs(array[bad]) < 1e-3), f"{layer}/{j}"
+
+
+def dummy_net(inputs: int = 16, hidden: int = 32, batch: int = 8, dropout: bool = False,
+              loss: bool = True) -> str:
+    """A DummyData -> InnerProduct -> ReLU -> [Dropout] -> InnerProduct -> SoftmaxWithLoss
+    net; `inputs` x `hidden` sets its size (4 bytes per weight)."""
+    drop = ('layer { name: "drop" type: "Dropout" bottom: "ip1" top: "ip1" '
+            'dropout_param { dropout_ratio: 0.5 } }\n') if dropout else ""
+    tail = ('layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip2" bottom: "label" top: "loss" }\n'
+            if loss else 'layer { name: "silence" type: "Silence" bottom: "label" }\n')
+    return f'''name: "Dummy"
+layer {{ name: "data" type: "DummyData" top: "data" top: "label"
+  dummy_data_param {{ shape {{ dim: {batch} dim: {inputs} }} shape {{ dim: {batch} }}
+    data_filler {{ type: "gaussian" std: 1 }} data_filler {{ type: "constant" value: 3 }} }} }}
+layer {{ name: "ip1" type: "InnerProduct" bottom: "data" top: "ip1"
+  inner_product_param {{ num_output: {hidden} weight_filler {{ type: "gaussian" std: 0.01 }} }} }}
+layer {{ name: "relu1" type: "ReLU" bottom: "ip1" top: "ip1" }}
+{drop}layer {{ name: "ip2" type: "InnerProduct" bottom: "ip1" top: "ip2"
+  inner_product_param {{ num_output: 10 weight_filler {{ type: "gaussian" std: 0.01 }} }} }}
+{tail}'''
+
+
+def write_solver(folder, net_text: str, **fields) -> str:
+    """net.prototxt + solver.prototxt in `folder`; fields override the defaults."""
+    (folder / "net.prototxt").write_text(net_text)
+    settings = {"net": '"net.prototxt"', "base_lr": 0.01, "lr_policy": '"fixed"', "momentum": 0.9,
+                "max_iter": 10, "display": 1, "snapshot_prefix": '"snap"', "random_seed": 7,
+                "solver_mode": "CPU"}
+    settings.update(fields)
+    lines = [f"{k}: {v}" for k, v in settings.items() if v is not None]
+    (folder / "solver.prototxt").write_text("\n".join(lines) + "\n")
+    return str(folder / "solver.prototxt")

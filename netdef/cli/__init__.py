@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 
 from netdef.errors import NetdefError
@@ -17,6 +18,8 @@ COMMANDS = {
     "time": "time_cmd",
     "train": "train_cmd",
     "schedule": "schedule_cmd",
+    "parse-log": "parse_log_cmd",
+    "plot": "plot_cmd",
 }
 
 
@@ -54,6 +57,7 @@ def main(argv=None) -> int:
         print(f"netdef: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # more Ctrl-C while leaving change nothing
         print("netdef: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:

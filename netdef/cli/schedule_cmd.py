@@ -47,7 +47,7 @@ def _plot(rates, p, path) -> None:
     from netdef.atomic import atomic_path
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.plot([r[0] for r in rates], [r[1] for r in rates], lw=1.5)
+    ax.plot([r[0] for r in rates], [r[1] for r in rates], lw=1.5, drawstyle="steps-post")
     ax.set_xlabel("iteration")
     ax.set_ylabel("learning rate")
     ax.set_title(f"lr_policy: {p.lr_policy}")

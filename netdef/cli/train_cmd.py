@@ -79,12 +79,16 @@ def _train(args, world, device=None) -> int:
     log.emit("caffe.cpp:197", "Use CPU." if device == "cpu" else f"Using GPUs {device.split(':')[1]}")
     with SignalActions(args.sigint_effect, args.sighup_effect) as actions:
         solver = _make_solver(spec, args, device, stages, log, actions, world)
+        interrupted = False
         try:
             log.emit("caffe.cpp:239", "Starting Optimization")
             solver.solve()
+        except KeyboardInterrupt:       # a second Ctrl-C: leave at once, no picture
+            interrupted = True
+            raise
         finally:
             log.close()
-            if not args.no_plot:
+            if not (args.no_plot or interrupted):
                 _plot(solver, log)
     log.emit("caffe.cpp:250", "Optimization Done.")
     return 0

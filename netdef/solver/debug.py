@@ -52,7 +52,9 @@ class DebugInfo:
         for h in self.handles:
             h.remove()
         if self.enabled and exc[0] is None:
-            for b in self.solver.blobs:
+            # Backward visits layers last to first; a layer's blobs in order, as Caffe prints them.
+            layers = list(dict.fromkeys(b.layer for b in self.solver.blobs))[::-1]
+            for b in sorted(self.solver.blobs, key=lambda b: (layers.index(b.layer), b.index)):
                 if b.tensor.grad is not None:
                     self.solver._info("net.cpp:632", f"    [Backward] Layer {b.layer}, param blob {b.index} "
                                                      f"diff: {_asum_mean(b.tensor.grad):.6g}")

@@ -63,14 +63,14 @@ class TrainLog:
                         unit="it", desc="train", leave=True)
 
     def advance(self, iteration: int, loss: float, images_per_s: float | None) -> None:
+        """Called every iteration; tqdm redraws at most every 0.1 s."""
         if self.bar is None:
             return
-        self.bar.n = iteration
         post = {"loss": g(loss)}
         if images_per_s:
             post["img/s"] = f"{images_per_s:.1f}"
         self.bar.set_postfix(post, refresh=False)
-        self.bar.refresh()
+        self.bar.update(iteration - self.bar.n)
 
     def stop_progress(self) -> None:
         if self.bar is not None:

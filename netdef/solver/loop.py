@@ -30,6 +30,16 @@ class _Progress:
         self.smoothed = f32(0)
         self.timer = time.perf_counter()
         self.iters_last = solver.iter
+        self.tick = self.timer                  # end of the previous iteration (progress bar)
+        self.images_per_s: float | None = None
+
+    def advance_bar(self, solver) -> None:
+        now = time.perf_counter()
+        rate = solver.batch_size * solver.param.iter_size / max(now - self.tick, 1e-9)
+        # A smoothed images/s: the bar should not flicker with every iteration.
+        self.images_per_s = rate if self.images_per_s is None else 0.9 * self.images_per_s + 0.1 * rate
+        self.tick = now
+        solver.log.advance(solver.iter, float(self.smoothed), self.images_per_s)
 
     def add(self, solver, loss) -> None:
         average = solver.param.average_loss
@@ -71,6 +81,7 @@ def run_steps(solver, iters: int, progress: _Progress | None = None) -> _Progres
             _display(solver, progress, out)
         solver.gradients_ready()
         solver.apply_update()
+        progress.advance_bar(solver)
         request = solver.requested_action()
         if (p.snapshot and solver.iter % p.snapshot == 0 and solver.rank == 0) or request == "snapshot":
             solver.snapshot()
@@ -101,7 +112,7 @@ def _display(solver, progress: _Progress, out) -> None:
     lapse = now - progress.timer
     done = solver.iter - progress.iters_last
     per_s = done / lapse if lapse > 0 else 0.0
-    images = solver.batch_size * p.iter_size * done / lapse if lapse > 0 else None
+    images = solver.batch_size * p.iter_size * done / lapse if lapse > 0 and done else None
     solver._info("solver.cpp:239", f"Iteration {solver.iter} ({g(per_s)} iter/s, {g(lapse)}s/{p.display} iters), "
                                    f"loss = {g(progress.smoothed)}")
     progress.timer, progress.iters_last = now, solver.iter
@@ -115,7 +126,6 @@ def _display(solver, progress: _Progress, out) -> None:
             solver._info("solver.cpp:258", f"    Train net output #{index}: {name} = {g(v)}{extra}")
             index += 1
         outputs[name] = float(values[0]) if values.size == 1 else values.tolist()
-    solver.log.advance(solver.iter, float(progress.smoothed), images)
     if solver.rank == 0:
         rate = _peek_rate(solver)
         solver.log.row(kind="train", iter=solver.iter, seconds=round(now - solver.started, 6), lr=rate,

@@ -96,7 +96,8 @@ class SolverSpec:
                              f"all; got {len(p.test_state)}", "test_state")
         if sources and p.test_interval <= 0:
             raise self.error(f"{len(sources)} test net(s) but test_interval is {p.test_interval}; "
-                             "set test_interval > 0", "test_interval")
+                             "set test_interval > 0",
+                             "test_interval" if p.HasField("test_interval") else "test_iter")
         for i, src in enumerate(sources):
             src.state = _merged(caffe_pb2.TEST, src.param.state, p.test_state[i] if p.test_state else None)
         return sources
@@ -105,12 +106,8 @@ class SolverSpec:
         found = resolve(path, self.base_dir)
         if found is None:
             raise self.error(f'{name} file "{path}" not found (looked in {looked_in(path, self.base_dir)})', name)
-        try:
-            param, source, notes = read_net(found)
-        except ParseError as err:
-            raise err from None
-        return NetSource(param, source, os.path.dirname(found), caffe_pb2.NetState(),
-                         f"{name if name != 'net' else 'net'} file: {path}", notes)
+        param, source, notes = read_net(found)
+        return NetSource(param, source, os.path.dirname(found), caffe_pb2.NetState(), f"{name} file: {path}", notes)
 
     def _inline(self, net: caffe_pb2.NetParameter, name: str) -> NetSource:
         param = caffe_pb2.NetParameter()

@@ -34,9 +34,22 @@ from netdef.solver.rules import rule_class
 from netdef.solver.update import ParamUpdate, learnable_blobs, zero_diffs
 
 f32 = np.float32
+_RULE_FIELDS = ("momentum", "momentum2", "delta", "rms_decay")   # read by some update rules only
 
 
 class Solver:
+    """A Caffe solver over netdef nets.
+
+    solver:   a solver prototxt path, its text, a SolverParameter or a SolverSpec
+    weights:  .caffemodel/.h5 files (list or "a,b") replacing the solver's `weights`
+    snapshot: a .solverstate(.h5) to restore (netdef's or Caffe's)
+    device:   "cpu", "cuda:0", ... (the CLI maps --gpu / solver_mode: GPU to it)
+    level, stages: added to train_state as `caffe train --level/--stage` do
+    rank, world_size: data-parallel position; only rank 0 tests, logs and snapshots
+    log:      a TrainLog, None (stderr) or False (silent)
+    actions:  callable returning "stop"/"snapshot"/"none" between iterations (signals)
+    """
+
     def __init__(self, solver, *, weights=None, snapshot=None, device="cpu", phase=None, level=None,
                  stages=None, rank: int = 0, world_size: int = 1, log: TrainLog | bool | None = None,
                  actions=None):
@@ -62,9 +75,9 @@ class Solver:
             self._warn("solver.cpp:60", warning)
         self.rule_cls = self._rule_class()
         self._seed()
+        self.weights = self._weight_files(weights)
         self._init_train_net()
         self._init_test_nets()
-        self._load_weights(weights)
         self.blobs = learnable_blobs(self.net)
         for b in self.blobs:
             if b.lr_mult == 0 and isinstance(b.tensor, torch.nn.Parameter):
@@ -94,6 +107,9 @@ class Solver:
             cls.check(self.param)
         except SolverError as err:
             raise self.spec.error(err.message, err.field or "type") from None
+        for name in _RULE_FIELDS:
+            if self.param.HasField(name) and name not in cls.fields:
+                self._warn("solver.cpp:61", f"{name} is set but the {cls.type} solver does not use it")
         return cls
 
     def _seed(self) -> None:
@@ -109,6 +125,7 @@ class Solver:
         self._info("solver.cpp:102", f"Creating training net from {src.described}")
         self.net = netlib.build(src, seed=self.seed, warn=self._net_warning,
                                 shard=(self.rank, self.world_size)).to(self.device)
+        self._load_weights(self.net)
         if not netlib.has_loss(self.net):
             field = next((f for f in ("net", "train_net", "net_param", "train_net_param")
                           if self.param.HasField(f)), None)
@@ -121,22 +138,24 @@ class Solver:
             self._info("solver.cpp:190", f"Creating test net (#{i}) specified by {src.described}")
             net = netlib.build(src, seed=self.seed, warn=self._net_warning).to(self.device)
             netlib.share_trained_layers(net, self.net)
+            self._load_weights(net)
             self.test_nets.append(net)
 
-    def _load_weights(self, weights) -> None:
-        """The solver's `weights` (or the caller's list, which replaces them, as
-        `caffe train --weights` does): copied into the train and test nets by name."""
+    def _weight_files(self, weights) -> list[str]:
+        """The solver's `weights`, or the caller's list, which replaces them (as
+        `caffe train --weights` does); each entry may name several, comma-separated."""
+        if weights is None:
+            return self.spec.weights()
+        entries = weights.split(",") if isinstance(weights, str) else [str(w) for w in weights]
+        return [w.strip() for w in entries if w.strip()]
+
+    def _load_weights(self, net) -> None:
+        """LoadNetWeights: copy each file into `net` by layer name."""
         from netdef.io.weights import load_weights
 
-        if weights is None:
-            names = self.spec.weights()
-        else:
-            names = [w.strip() for w in (weights.split(",") if isinstance(weights, str) else weights)
-                     if str(w).strip()]
-        for name in names:
+        for name in self.weights:
             self._info("solver.cpp:72", f"Finetuning from {name}")
-            for net in [self.net] + self.test_nets:
-                load_weights(net, name)
+            load_weights(net, name)
 
     def _snapshot_prefix(self) -> str:
         """Caffe writes `<snapshot_prefix>_iter_N...` relative to the working
@@ -171,7 +190,9 @@ class Solver:
         zero_diffs(self.blobs)
 
     def forward_backward(self):
-        """One forward and backward pass of the train net: (loss as float32, blobs)."""
+        """One forward and backward pass of the train net (Net::ForwardBackward):
+        (the loss as float32, the blobs of the forward). Gradients accumulate in
+        each parameter's .grad over the iter_size passes."""
         out = self.net()
         out.loss.backward()
         return f32(out.loss.detach().item()), out
@@ -201,13 +222,18 @@ class Solver:
             self.log.open_jsonl(self.prefix + "_log.jsonl", append=self.restored_from is not None)
 
     def requested_action(self) -> str:
+        """"stop", "snapshot" or "none" (signals reach rank 0; a data-parallel
+        subclass broadcasts the answer so that every rank acts alike)."""
         return self.actions() if self.rank == 0 else "none"
 
     def step(self, iters: int) -> None:
         """Solver::Step: run `iters` iterations (fewer if a stop is requested)."""
         from netdef.solver.loop import run_steps
 
-        run_steps(self, iters)
+        try:
+            run_steps(self, iters)
+        finally:
+            self.log.stop_progress()
 
     def solve(self, resume_file=None) -> None:
         """Solver::Solve: restore if asked, step to max_iter, final snapshot, final
@@ -218,8 +244,11 @@ class Solver:
 
     # -- tests, snapshots ----------------------------------------------------------
     def test_all(self) -> list[dict]:
+        """Solver::TestAll: every test net in turn (rank 0 only); each net's mean outputs."""
         from netdef.solver.testing import test_net
 
+        if self.rank != 0:
+            return []
         results = []
         for k in range(len(self.test_nets)):
             if self.requested_early_exit:

@@ -101,8 +101,10 @@ class ParamUpdate:
                 torch._foreach_mul_(diffs, f32(np.float32(1) / np.float32(self.sp.iter_size)))
             self.regularize(blobs, diffs)
             rates = [f32(np.float32(rate) * np.float32(b.lr_mult)) for b in blobs]
-            self.rule.step(diffs, self.active, rates, it)
-            torch._foreach_sub_([b.tensor for b in blobs], diffs)
+            steps = self.rule.step(diffs, self.active, rates, it)
+            torch._foreach_sub_([b.tensor for b in blobs], steps)
+            if self.sp.snapshot_diff and steps is not diffs:
+                torch._foreach_copy_(diffs, steps)     # Caffe's diff holds the step after an update
 
     def regularize(self, blobs, diffs) -> None:
         """diff += local_decay * w (L2) or local_decay * sign(w) (L1), grouped by decay."""

@@ -38,8 +38,3 @@ def rule_class(type_name: str) -> type:
                           f"(known: {', '.join(RULES)})", field="type")
     return RULES[type_name]
 
-
-def rule_fields() -> dict[str, tuple[str, ...]]:
-    """{type: the SolverParameter fields its update reads} (for unused-field warnings)."""
-    _load_all()
-    return {name: cls.fields for name, cls in RULES.items()}

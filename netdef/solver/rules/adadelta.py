@@ -34,3 +34,4 @@ class AdaDelta(UpdateRule):
         torch._foreach_mul_(updates_sq, float(m))
         torch._foreach_add_(updates_sq, torch._foreach_mul(diffs, diffs), alpha=one_minus)
         torch._foreach_mul_(diffs, rates)
+        return diffs

@@ -21,3 +21,4 @@ class AdaGrad(UpdateRule):
         torch._foreach_add_(denom, delta)
         torch._foreach_div_(diffs, denom)
         torch._foreach_mul_(diffs, rates)
+        return diffs

@@ -35,5 +35,4 @@ class Adam(UpdateRule):
         step = torch._foreach_div(m, denom)
         scaled = [float(np.float32(r) * correction) for r in rates]
         torch._foreach_mul_(step, scaled)
-        for d, s in zip(diffs, step):
-            d.copy_(s)
+        return step

@@ -34,14 +34,29 @@ class UpdateRule:
         n = self.count
         return [[self.history[k * n + i] for i in index] for k in range(self.history_sets)]
 
-    def step(self, diffs: list[torch.Tensor], index: list[int], rates: list[float], it: int) -> None:
-        """Replace diffs (of the parameters `index`) with the steps to subtract."""
-        self.compute(diffs, self.sets(index), rates, it)
+    def step(self, diffs: list[torch.Tensor], index: list[int], rates: list[float], it: int) -> list:
+        """The steps to subtract from the parameters `index` (Caffe writes them into the diffs)."""
+        return self.compute(diffs, self.sets(index), rates, it)
 
-    def compute(self, diffs, history, rates, it) -> None:
-        """In place: diffs[i] <- the step. history[k][i] is set k's blob for diffs[i];
-        rates[i] is Caffe's float32 local_rate = rate * lr_mult; it = iter_."""
+    def compute(self, diffs, history, rates, it) -> list[torch.Tensor]:
+        """The step per parameter: a new list, or `diffs` overwritten in place, or
+        history tensors themselves (SGD's step is its history). history[k][i] is set
+        k's blob for diffs[i]; rates[i] is Caffe's float32 local_rate = rate * lr_mult."""
         raise NotImplementedError
+
+
+def by_value(values: list[float]) -> dict[float, list[int]]:
+    """Indices grouped by equal value: one foreach call per distinct rate."""
+    groups: dict[float, list[int]] = {}
+    for i, v in enumerate(values):
+        groups.setdefault(v, []).append(i)
+    return groups
+
+
+def add_scaled_(targets: list, sources: list, rates: list[float]) -> None:
+    """targets[i] += rates[i] * sources[i], without temporaries."""
+    for rate, ix in by_value(rates).items():
+        torch._foreach_add_([targets[i] for i in ix], [sources[i] for i in ix], alpha=rate)
 
 
 def refuse_momentum(cls, sp) -> None:

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from netdef.solver.rules import register
-from netdef.solver.rules.base import UpdateRule, f32
+from netdef.solver.rules.base import UpdateRule, add_scaled_, f32
 
 
 @register
@@ -18,8 +18,6 @@ class Nesterov(UpdateRule):
         history = history[0]
         old = torch._foreach_mul(history, -m)              # -m * v_old
         torch._foreach_mul_(history, m)
-        torch._foreach_add_(history, torch._foreach_mul(diffs, rates))
-        step = torch._foreach_mul(history, f32(np.float32(1) + np.float32(m)))
-        torch._foreach_add_(step, old)
-        for d, s in zip(diffs, step):
-            d.copy_(s)
+        add_scaled_(history, diffs, rates)
+        torch._foreach_add_(old, history, alpha=f32(np.float32(1) + np.float32(m)))
+        return old

@@ -29,3 +29,4 @@ class RMSProp(UpdateRule):
         torch._foreach_add_(denom, f32(self.sp.delta))
         torch._foreach_div_(diffs, denom)
         torch._foreach_mul_(diffs, rates)
+        return diffs

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from netdef.solver.rules import register
-from netdef.solver.rules.base import UpdateRule, f32
+from netdef.solver.rules.base import UpdateRule, add_scaled_, f32
 
 
 @register
@@ -16,9 +16,7 @@ class SGD(UpdateRule):
     fields = ("momentum",)
 
     def compute(self, diffs, history, rates, it):
-        momentum = f32(self.sp.momentum)
         history = history[0]
-        torch._foreach_mul_(history, momentum)
-        torch._foreach_add_(history, torch._foreach_mul(diffs, rates))
-        for d, h in zip(diffs, history):
-            d.copy_(h)
+        torch._foreach_mul_(history, f32(self.sp.momentum))
+        add_scaled_(history, diffs, rates)
+        return history

@@ -141,6 +141,10 @@ def _make_solver(spec, args, device, stages, log, actions, world):
 
     weights = [] if args.snapshot else args.weights      # --snapshot drops the solver's weights, as Caffe
     execution = execution_from_args(args)
+    if str(device).startswith("cuda"):  # cuDNN defaults to TF32; Caffe's float32 unless --allow-tf32
+        from netdef.backend.execution import set_tf32
+
+        set_tf32(execution.allow_tf32)
     common = {"weights": weights, "device": device, "phase": args.phase, "level": args.level,
               "stages": stages or None, "log": log, "actions": actions}
     if world.distributed or not execution.is_default:

@@ -144,3 +144,12 @@ def test_graph_break_report_lists_reasons():
 def test_unknown_precision_is_refused():
     with pytest.raises(NetdefError, match="precision 'fp8' is not one of fp32, bf16, fp16"):
         Execution(precision="fp8")
+
+
+def test_load_with_execution_options_returns_a_runner_that_calls_like_the_net():
+    fast = netdef.load(SMALL.format(source=INPUT), phase="TRAIN", seed=3, precision="bf16", channels_last=True)
+    assert isinstance(fast, Runner) and fast.execution == Execution(precision="bf16", channels_last=True)
+    out = fast(**_batch())
+    assert out["ip1"].dtype == torch.bfloat16 and "conv1" in fast.params()  # the net's own attributes
+    plain = netdef.load(SMALL.format(source=INPUT), phase="TRAIN", seed=3)
+    assert not isinstance(plain, Runner)

@@ -33,7 +33,11 @@ step() {
   local name=$1 limit=$2; shift 2
   local t0=$(date +%s)
   echo "=== $name (time box ${limit}s): $*" | tee "$OUT/$name.log"
-  timeout -k 10 "$limit" "$@" >>"$OUT/$name.log" 2>&1
+  if command -v timeout >/dev/null; then
+    timeout -k 10 "$limit" "$@" >>"$OUT/$name.log" 2>&1
+  else
+    "$@" >>"$OUT/$name.log" 2>&1   # no coreutils timeout: unboxed
+  fi
   local rc=$?
   local took=$(( $(date +%s) - t0 ))
   local what="ok"
@@ -61,8 +65,7 @@ deps() {
   if [ ${#missing[@]} -gt 0 ]; then
     echo "missing: ${missing[*]}"
     if [ -d "$ROOT/.whl" ]; then
-      DEPS=$OUT/.deps
-      mkdir -p "$DEPS"
+      DEPS=$(mktemp -d /tmp/netdef-deps.XXXXXX)   # not under $OUT: nothing large comes back
       for w in "${missing[@]}"; do
         local file
         file=$(ls "$ROOT"/.whl/"$w"-*.whl 2>/dev/null | head -n1)

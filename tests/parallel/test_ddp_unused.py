@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("torch")
-import netdef
 from netbuild import input_layer
+
+import netdef
 from netdef.parallel.ddp import has_unused_parameters, layers_reaching_loss
 
 HEAD = "\n".join([input_layer("in", "x", (2, 4)), input_layer("lab", "label", (2,))])
@@ -27,8 +28,8 @@ ROWS = [
     ([_ip("a", "x", "a"), 'layer { name: "r" type: "ReLU" bottom: "a" top: "a" }', _ip("b", "a", "b"),
       LOSS % "b"], {"a", "b"}, False),                                                  # in-place
     ([_ip("a", "x", "a"), _ip("b", "a", "b", "propagate_down: true"),
-      'layer { name: "loss" type: "SoftmaxWithLoss" bottom: "b" bottom: "label" top: "loss" '
-      "propagate_down: true propagate_down: false }"], {"a", "b"}, False),
+      ('layer { name: "loss" type: "SoftmaxWithLoss" bottom: "b" bottom: "label" top: "loss" '
+       "propagate_down: true propagate_down: false }")], {"a", "b"}, False),
     ([_ip("a", "x", "a"), _ip("b", "a", "b", 'propagate_down: false'), LOSS % "b"], {"b"}, True),
 ]
 

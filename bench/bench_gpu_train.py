@@ -22,6 +22,7 @@ as such and the others still run. Figures go to bench/results/gpu_train.json (or
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import sys
@@ -229,6 +230,7 @@ def run_one(name, figures, args, device) -> None:
     except Exception as err:  # noqa: BLE001  one variant failing must not lose the others' figures
         figures["variants"][name] = {"error": f"{type(err).__name__}: {err}"[:500]}
         traceback.print_exc()
+    gc.collect()  # the variant's models, before the next one allocates
     if device.type == "cuda":
         torch.cuda.empty_cache()
 

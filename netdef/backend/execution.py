@@ -98,7 +98,10 @@ class Runner:
         self.__dict__["module"] = torch.compile(module) if execution.compile else module
 
     def __getattr__(self, name):  # everything else is the net's (params(), outputs, train(), ...)
-        return getattr(self.__dict__["net_"], name)
+        net = self.__dict__.get("net_")
+        if net is None:
+            raise AttributeError(name)
+        return getattr(net, name)
 
     def __call__(self, blobs=None, **inputs):
         with self.execution.autocast(net_device(self.net_)):

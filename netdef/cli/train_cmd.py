@@ -59,8 +59,21 @@ def run(args) -> int:
 
         return launch(_worker, args, len(gpus), gpus)
     if world.distributed:
-        return _run_rank(args, world, gpus)
+        return _run_rank(args, world, gpus or _solver_gpus(args))
     return _train(args, world)
+
+
+def _solver_gpus(args) -> list[int]:
+    """Under torchrun without --gpu: every GPU when the solver says solver_mode: GPU (and
+    there are GPUs), so process LOCAL_RANK takes GPU LOCAL_RANK; else none (CPU, gloo)."""
+    import torch
+
+    from netdef.solver.params import read_solver_file
+
+    p = read_solver_file(args.solver).param
+    if p.HasField("solver_mode") and p.solver_mode == p.GPU and torch.cuda.is_available():
+        return list(range(torch.cuda.device_count()))
+    return []
 
 
 def _train(args, world, device=None) -> int:

@@ -84,8 +84,8 @@ def net_device(net) -> torch.device:
 class Runner:
     """A CaffeNet run with an Execution: call it like the net; other attributes are the net's.
 
-    `module` is what runs the computation: the net itself, or a wrapper of it
-    (DistributedDataParallel) whose forward calls the net's.
+    `module` is what runs the computation: by default the net (compiled if asked), or a
+    wrapper of it (netdef.parallel.ddp.DataParallelNet) that compiles the net inside.
     """
 
     def __init__(self, net, execution: Execution = Execution(), module=None, report=print):
@@ -94,8 +94,9 @@ class Runner:
             net.to(memory_format=torch.channels_last)
         if net_device(net).type == "cuda":
             set_tf32(execution.allow_tf32)
-        module = module if module is not None else net
-        self.__dict__["module"] = torch.compile(module) if execution.compile else module
+        if module is None:  # a given module (DDP's wrapper) has compiled what it runs itself
+            module = torch.compile(net) if execution.compile else net
+        self.__dict__["module"] = module
 
     def __getattr__(self, name):  # everything else is the net's (params(), outputs, train(), ...)
         net = self.__dict__.get("net_")

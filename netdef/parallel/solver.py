@@ -49,7 +49,7 @@ class ParallelSolver(Solver):
         if world.distributed:
             from netdef.parallel.ddp import wrap
 
-            self.ddp = wrap(self.net, self.device)
+            self.ddp = wrap(self.net, self.device, compile=execution.compile)
             per_pass = self.batch_size
             self.batch_size = per_pass * world.size   # images/s in the log count every process
             self._info("parallel.py:1", f"Data-parallel training on {world.size} processes: effective batch "

@@ -17,7 +17,12 @@ layer { name: "ip" type: "InnerProduct" bottom: "conv" top: "ip"
 layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }
 """
 
-SOLVER = """net: "net.prototxt"
+# The same net with a branch no loss reaches (DDP must then look for unused parameters).
+SIDE = NET.replace('layer { name: "loss"', 'layer { name: "side" type: "InnerProduct" bottom: "data" top: "side"\n'
+                   '  inner_product_param { num_output: 2 weight_filler { type: "gaussian" std: 0.1 } } }\n'
+                   'layer { name: "silence" type: "Silence" bottom: "side" }\nlayer { name: "loss"')
+
+SOLVER = """net: "{net}"
 type: "SGD"
 base_lr: 0.1
 momentum: 0.9
@@ -36,7 +41,7 @@ random_seed: 7
 
 @pytest.fixture
 def case(tmp_path, monkeypatch):
-    """Two HDF5 files of 2 and 4 rows, a net, solvers. Each iteration reads all 6 rows (batch
+    """Two HDF5 files of 2 and 4 rows, the nets, solvers (*_side: with an unused branch). Each iteration reads all 6 rows (batch
     3 x 2 passes or 2 processes), so a resumed run reads what the uninterrupted one read
     (Caffe does not store the data position in a snapshot)."""
     h5py = pytest.importorskip("h5py")
@@ -49,8 +54,10 @@ def case(tmp_path, monkeypatch):
         names.append(f"d{k}.h5")
     (tmp_path / "list.txt").write_text("\n".join(names) + "\n")
     (tmp_path / "net.prototxt").write_text(NET)
-    for name, iter_size, max_iter in (("one", 2, 4), ("two", 1, 4), ("long", 1, 100000)):
-        (tmp_path / f"{name}.prototxt").write_text(SOLVER.format(max_iter=max_iter, iter_size=iter_size,
-                                                                 prefix=f"snap_{name}"))
+    (tmp_path / "side.prototxt").write_text(SIDE)
+    for name, net, iter_size, max_iter in (("one", "net", 2, 4), ("two", "net", 1, 4), ("long", "net", 1, 100000),
+                                           ("one_side", "side", 2, 4), ("two_side", "side", 1, 4)):
+        (tmp_path / f"{name}.prototxt").write_text(SOLVER.format(net=f"{net}.prototxt", max_iter=max_iter,
+                                                                 iter_size=iter_size, prefix=f"snap_{name}"))
     monkeypatch.chdir(tmp_path)
     return tmp_path

@@ -24,7 +24,8 @@ def short_timeout(monkeypatch):
 
 def test_launcher_runs_netdef_train_in_every_process(case, monkeypatch):
     """What `--gpu 0,1` does, on CPU processes: the launcher's workers run `netdef train`
-    as torchrun's would, and 2 processes give the weights of 1 process with iter_size 2."""
+    as torchrun's would, and 2 processes give the weights of 1 process with iter_size 2
+    (here with a Silence'd branch: parameters no loss reaches stay as they are)."""
     import numpy as np
 
     from netdef.cli import build_parser
@@ -33,11 +34,12 @@ def test_launcher_runs_netdef_train_in_every_process(case, monkeypatch):
     from netdef.parallel.solver import ParallelSolver
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    args = build_parser().parse_args(["train", "--solver", "two.prototxt", "--no-plot"])
+    args = build_parser().parse_args(["train", "--solver", "two_side.prototxt", "--no-plot"])
     assert launch(_worker, args, nprocs=2) == 0
-    want = ParallelSolver("one.prototxt", log=False)
+    want = ParallelSolver("one_side.prototxt", log=False)
     want.solve()
-    got = read_weights(case / "snap_two_iter_4.caffemodel").arrays()
+    got = read_weights(case / "snap_two_side_iter_4.caffemodel").arrays()
+    assert "side" in got
     for layer, blobs in want.net.params().items():
         for j, blob in enumerate(blobs):
             np.testing.assert_allclose(got[layer][j], blob.detach().numpy(), rtol=0, atol=1e-5)

@@ -7,7 +7,8 @@
 #   3. the CUDA variants of the parity tests (pytest -k cuda), incl. `netdef train --gpu all`
 #   4. 2 CPU processes with gloo (torchrun): == iter_size 2; a killed process stops the run
 # Every part is time-boxed; the whole script stays under 7 minutes. Everything it writes
-# goes under $OUT (default ./gpu_checks_out): summary.txt first.
+# goes under $OUT (default ./gpu_checks_out): summary.txt first. Worst case (every box
+# used up) 410 s; typically 3-5 minutes.
 #
 #   bash bench/gpu_checks.sh          # on the GPU machine
 #   bash bench/gpu_checks.sh --cpu    # self-check of the script on a CPU-only machine
@@ -85,11 +86,11 @@ deps() {
 say "netdef GPU checks ($MODE mode), $(date -u), OUT=$OUT"
 deps > "$OUT/deps.log" 2>&1
 cat "$OUT/deps.log"
-step env 60 bash -c "date -u; nvidia-smi || echo '(no nvidia-smi)'; $PY bench/gpu_env.py"
+step env 30 bash -c "date -u; nvidia-smi || echo '(no nvidia-smi)'; $PY bench/gpu_env.py"
 
 # -- 2. throughput table ------------------------------------------------------------------------
 if [ $MODE = gpu ]; then
-  step bench 210 "$PY" bench/bench_gpu_train.py --out "$OUT/gpu_train.json" --budget-s 45 --rounds 3 \
+  step bench 200 "$PY" bench/bench_gpu_train.py --out "$OUT/gpu_train.json" --budget-s 45 --rounds 3 \
        --iterations 20 --warmup 3
 else
   step bench 250 "$PY" bench/bench_gpu_train.py --device cpu --batch 4 --iterations 1 --rounds 1 \

@@ -80,7 +80,8 @@ def run_netdef(iterations: int, shape) -> dict:
             out.loss.backward()
             parts["forward"] += t1 - t0
             parts["backward"] += time.perf_counter() - t1
-            return float(out.loss.detach()), out
+            self.outputs = out
+            return float(out.loss.detach())
 
         def apply_update(self):
             t0 = time.perf_counter()

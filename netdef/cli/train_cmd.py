@@ -191,7 +191,7 @@ def _device(args, spec) -> str:
 def _plot(solver, log) -> None:
     """<snapshot_prefix>_curves.png from the JSONL log (netdef.logs, when installed)."""
     path = getattr(log, "jsonl_path", None)
-    if not path or not os.path.exists(path):
+    if not path or not os.path.exists(path) or not os.path.getsize(path):
         return
     try:
         from netdef.logs.plot import plot_file

@@ -60,7 +60,7 @@ class Database:
             return item
         raise DataError(f'database "{self.path}" has no records', field="source")
 
-    def cursor(self) -> "Cursor":
+    def cursor(self) -> Cursor:
         return Cursor(self)
 
     def close(self) -> None:
@@ -79,15 +79,23 @@ class Cursor:
     def __init__(self, db: Database):
         self.db = db
         self._it = iter(db.items())
+        self.position = 0          # records read since the last pass began
 
     def next(self) -> tuple[bytes, bytes]:
         item = next(self._it, None)
         if item is None:  # past the last record: seek to the first, as Caffe does
             self._it = iter(self.db.items())
+            self.position = 0
             item = next(self._it, None)
             if item is None:
                 raise DataError(f'database "{self.db.path}" has no records', field="source")
+        self.position += 1
         return item
+
+    def skip(self, count: int) -> None:
+        """Move `count` records on (no decoding): netdef's resume puts a cursor back."""
+        for _ in range(count):
+            self.next()
 
 
 # py-lmdb refuses to open one environment twice in a process, so readers of the

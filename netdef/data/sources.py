@@ -67,10 +67,24 @@ class DatumReader:
         d = datum_mod.parse(value, key)
         return datum_mod.shape(d, self.mode if d.encoded else image.NATIVE, key), d.encoded
 
-    def next(self) -> tuple[np.ndarray, int, str]:
-        while self.shard.skip():  # other processes' records are not even parsed
+    def state(self) -> dict:
+        """The cursor's place in the current pass (Caffe keeps none)."""
+        self._skip_others()
+        return {"position": self.cursor.position}
+
+    def load_state(self, state: dict) -> None:
+        self.cursor.skip(int(state["position"]))
+
+    def _skip_others(self) -> None:
+        """Pass the records other processes read before this one's next (not even parsed).
+        Before a snapshot, this puts rank 0 where the next iteration of all processes
+        begins, so the position it saves suits a resume with any number of processes."""
+        while self.shard.skip():
             self.cursor.next()
             self.shard.next()
+
+    def next(self) -> tuple[np.ndarray, int, str]:
+        self._skip_others()
         key, value = self.cursor.next()
         self.shard.next()
         d = datum_mod.parse(value, key)
@@ -101,6 +115,17 @@ class ImageListReader:
     def _shuffle(self) -> None:
         order = self.rng.permutation(len(self.entries))
         self.entries = [self.entries[i] for i in order]
+
+    def state(self) -> dict | None:
+        """The list position; None when shuffling (the order is not kept)."""
+        if self.param.shuffle:
+            return None
+        while self.shard.skip():  # rank 0: to where all processes' next iteration begins
+            self._advance()
+        return {"pos": self.pos}
+
+    def load_state(self, state: dict) -> None:
+        self.pos = int(state["pos"])
 
     def path(self, index: int) -> str:
         name = self.param.root_folder + self.entries[index][0]  # plain concatenation, as Caffe
@@ -171,6 +196,28 @@ class HDF5Reader:
             self.row = 0
             if self.shuffle:
                 self.rows = self.rng.permutation(len(self.rows))
+
+    def state(self) -> dict:
+        """Where reading stands, as JSON-able values (netdef's exact resume; Caffe
+        keeps no read position and starts again at the first row)."""
+        rows = None
+        if self.arrays is not None:
+            while self.shard.skip():  # rank 0: to where all processes' next iteration begins
+                self._advance()
+            rows = [int(r) for r in self.rows] if self.shuffle else len(self.rows)
+        return {"file_order": [int(i) for i in self.file_order], "current_file": self.current_file,
+                "rows": rows, "row": getattr(self, "row", 0)}
+
+    def load_state(self, state: dict) -> None:
+        self.file_order = [int(i) for i in state["file_order"]]
+        self.current_file = int(state["current_file"])
+        if state["rows"] is None:
+            self.arrays = None
+            return
+        self._load()
+        rows = state["rows"]
+        self.rows = np.asarray(rows) if isinstance(rows, list) else np.arange(rows)
+        self.row = int(state["row"])
 
     def batch(self, size: int) -> list[np.ndarray]:
         """`size` rows of every top (float32), straddling file ends as Caffe does."""

@@ -51,6 +51,31 @@ class _Source(CaffeLayer):
         return torch.from_numpy(np.ascontiguousarray(array)).to(
             device=self._anchor.device, dtype=self._anchor.dtype)
 
+    # Read position and random state for netdef's exact resume. Only sources that
+    # can report where they stand say so; the others start again, as in Caffe.
+    resumable = False
+
+    def source_state(self) -> dict | None:
+        if not self.resumable:
+            return None
+        reader = getattr(self, "reader", None)
+        where = None if reader is None else reader.state()
+        if reader is not None and where is None:
+            return None            # this reader cannot say (e.g. a shuffled image list)
+        return {"rng": self.rng.bit_generator.state, "reader": where}
+
+    def load_source_state(self, state: dict) -> None:
+        if state.get("reader") is not None:
+            try:
+                self._open_for_resume()
+                self.reader.load_state(state["reader"])
+            except DataError as err:
+                raise self._fail(err) from None
+        self.rng.bit_generator.state = state["rng"]
+
+    def _open_for_resume(self) -> None:
+        self.reader = self._open()
+
     def _fail(self, err: DataError) -> BackendError:
         wanted = ", ".join(f"{t}={fmt_shape(s)}" for t, s in zip(self.tops, self.top_shapes))
         layer = self.layer
@@ -64,6 +89,11 @@ class _Transformed(_Source):
     def setup(self, layer, shapes):
         super().setup(layer, shapes)
         self.reader = None
+
+    resumable = True
+
+    def _open_for_resume(self) -> None:
+        self.reader, self.transform = self._open(), self._transformer()
 
     def _transformer(self):
         from netdef.data.mean import read_mean
@@ -132,14 +162,19 @@ class HDF5Data(_Source):
         super().setup(layer, shapes)
         self.reader = None
 
-    def forward(self):
+    resumable = True
+
+    def _open(self):
         from netdef.data.sources import HDF5Reader, find
 
         p = self.layer.param
+        return HDF5Reader(find(p.source, self.base_dir, "source"), self.tops, self.base_dir, p.shuffle, self.rng,
+                          shard=self._shard())
+
+    def forward(self):
         try:
             if self.reader is None:
-                self.reader = HDF5Reader(find(p.source, self.base_dir, "source"), self.tops,
-                                         self.base_dir, p.shuffle, self.rng, shard=self._shard())
+                self.reader = self._open()
             arrays = self.reader.batch(self.batch)
         except DataError as err:
             raise self._fail(err) from None
@@ -182,6 +217,8 @@ class MemoryData(_Source):
 
 class DummyData(_Source):
     """Filled tops: constant fillers once at set-up, the others afresh every forward."""
+
+    resumable = True   # its draws come from torch's generator, which a resume restores
 
     def setup(self, layer, shapes):
         super().setup(layer, shapes)

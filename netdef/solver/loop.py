@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from netdef.solver import nets as netlib
+from netdef.solver import resume
 from netdef.solver.log import g
 from netdef.solver.snapshot import (
     find_learned_net,
@@ -96,14 +97,13 @@ def _accumulate(solver, display: bool):
     from netdef.solver.debug import DebugInfo
 
     p = solver.param
-    loss, out = f32(0), None
+    loss = f32(0)
     with DebugInfo(solver, enabled=display and p.debug_info):
         for _ in range(p.iter_size):
-            value, out = solver.forward_backward()
-            loss = f32(loss + value)
+            loss = f32(loss + f32(solver.forward_backward()))
     loss = f32(loss / f32(p.iter_size))
     solver.check_finite(loss)
-    return loss, out
+    return loss, solver.outputs
 
 
 def _display(solver, progress: _Progress, out) -> None:
@@ -186,6 +186,7 @@ def write_snapshot(solver) -> str:
     solver._info("sgd_solver.cpp:284", f"Snapshotting solver state to {kind} {state}")
     history = [h.detach().to("cpu", torch.float32).numpy() for h in solver.rule.history]
     write = write_solverstate_hdf5 if hdf5 else write_solverstate
+    resume.write(solver, state)          # before the state: a state on disk always has it
     write(state, solver.iter, model, solver.current_step, history)
     return model
 
@@ -205,4 +206,8 @@ def restore_state(solver, path) -> None:
     with torch.no_grad():
         for h, a in zip(solver.rule.history, state.history):
             h.copy_(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).reshape(h.shape))
+    restarted = resume.restore(solver, str(path), state.iter)
+    if restarted:
+        solver._info("solver.cpp:305", "no read position stored for data layer(s) " + ", ".join(restarted) +
+                     ": they start again from their first record, as in Caffe")
     solver.restored_from = str(path)

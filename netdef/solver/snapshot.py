@@ -8,7 +8,8 @@ a group history/0..n-1). Each file is written to a temporary name and renamed
 into place, weights before state, so every solverstate on disk names a whole
 caffemodel and a SIGKILL at any moment leaves earlier snapshots as they were.
 
-Restoring reads either format (told apart by the `.h5` suffix, as Caffe), from
+netdef adds `<solverstate>.json` (netdef/solver/resume.py: random and data read
+state, which Caffe's format has no room for). Restoring reads either format (told apart by the `.h5` suffix, as Caffe), from
 netdef or from Caffe. `learned_net` is opened as Caffe opens it (relative to the
 working directory), falling back to the solverstate's own folder.
 """
@@ -154,3 +155,23 @@ def newest_solverstate(prefix: str) -> str | None:
         if complete and (best is None or int(number) > best[0]):
             best = (int(number), os.path.join(folder, name))
     return best[1] if best else None
+
+
+def remove_stale_temporaries(prefix: str) -> list[str]:
+    """Remove the hidden partial files (`.<prefix>_iter_N.*.tmp`) a killed run left
+    behind; finished snapshots are never touched."""
+    folder = os.path.dirname(os.path.abspath(prefix))
+    start = "." + os.path.basename(prefix) + "_iter_"
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        if name.startswith(start) and name.endswith(".tmp"):
+            try:
+                os.remove(os.path.join(folder, name))
+                removed.append(name)
+            except OSError:
+                pass
+    return removed

@@ -31,6 +31,7 @@ from netdef.solver.log import TrainLog, g
 from netdef.solver.params import solver_spec
 from netdef.solver.policies import learning_rate
 from netdef.solver.rules import rule_class
+from netdef.solver.snapshot import remove_stale_temporaries
 from netdef.solver.update import ParamUpdate, learnable_blobs, zero_diffs
 
 f32 = np.float32
@@ -64,6 +65,7 @@ class Solver:
         self.iter = 0
         self.current_step = 0
         self.rate = float("nan")
+        self.outputs = None                          # the blobs of the last training forward
         self.requested_early_exit = False
         self.restored_from = None
         self.started = time.perf_counter()
@@ -86,6 +88,8 @@ class Solver:
         self.update = ParamUpdate(p, self.blobs, self.rule)
         self.batch_size = netlib.batch_size(self.net)
         self.prefix = self._snapshot_prefix()
+        if rank == 0:
+            remove_stale_temporaries(self.prefix)
         self._info("solver.cpp:57", "Solver scaffolding done.")
         if snapshot is not None:
             self.restore(snapshot)
@@ -190,12 +194,13 @@ class Solver:
         zero_diffs(self.blobs)
 
     def forward_backward(self):
-        """One forward and backward pass of the train net (Net::ForwardBackward):
-        (the loss as float32, the blobs of the forward). Gradients accumulate in
-        each parameter's .grad over the iter_size passes."""
+        """One forward and backward pass of the train net (Net::ForwardBackward);
+        returns the loss as float32 and keeps the forward's blobs in `self.outputs`.
+        Gradients accumulate in each parameter's .grad over the iter_size passes."""
         out = self.net()
         out.loss.backward()
-        return f32(out.loss.detach().item()), out
+        self.outputs = out
+        return f32(out.loss.detach().item())
 
     def gradients_ready(self) -> None:
         """The accumulated gradients are complete (Caffe's on_gradients_ready)."""

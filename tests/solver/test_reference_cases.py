@@ -27,9 +27,9 @@ def record_iterations(solver):
     forward_backward, apply_update = solver.forward_backward, solver.apply_update
 
     def fb():
-        loss, out = forward_backward()
+        loss = forward_backward()
         passes.append(np.float32(loss))
-        return loss, out
+        return loss
 
     def update():
         it = solver.iter

@@ -1,6 +1,7 @@
 """`netdef train` as a process: signals, kill -9 during snapshots, failures."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -91,10 +92,12 @@ def test_kill_9_while_snapshotting_leaves_whole_snapshots(tmp_path):
         assert read_weights(model).arrays()["ip1"][0].shape == (4096, 1024)
     for state in states:
         assert len(read_solverstate(state).history) == 4
+        assert json.loads((tmp_path / (state.name + ".json")).read_text())["iter"] == read_solverstate(state).iter
     newest = newest_solverstate(str(tmp_path / "snap"))
     code, err = train(tmp_path, "--snapshot", os.path.basename(newest))
     assert code == 0, err
     assert read_solverstate(tmp_path / "snap_iter_8.solverstate").iter == 8
+    assert not list(tmp_path.glob(".*.tmp"))      # the killed run's partial files were cleared
 
 
 def test_nan_loss_stops_with_the_iteration(tmp_path):

@@ -76,6 +76,14 @@ class ParallelSolver(Solver):
         if self.world.rank:  # the nets are built: from here on each process draws its own stream
             torch.manual_seed(self.seed + self.world.rank)
 
+    def restore(self, path) -> None:
+        """As the Solver's; a resumed rank > 0 then draws its own stream again (the
+        snapshot holds rank 0's random state)."""
+        super().restore(path)
+        if self.world.rank:
+            torch.manual_seed(int(np.random.SeedSequence([self.seed, self.world.rank, self.iter])
+                                  .generate_state(1)[0]))
+
     def _comm_device(self) -> torch.device:
         return self.device if self.device.type == "cuda" else torch.device("cpu")
 
@@ -92,7 +100,8 @@ class ParallelSolver(Solver):
         with quiet:
             out = self.runner()
             self.scaler.scale(out.loss).backward()
-        return f32(out.loss.detach().float().item()), out
+        self.outputs = out
+        return f32(out.loss.detach().float().item())
 
     def apply_update(self) -> None:
         """fp16: GradScaler's step around Caffe's update (skipped on overflow; the

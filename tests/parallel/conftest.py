@@ -41,13 +41,12 @@ random_seed: 7
 
 @pytest.fixture
 def case(tmp_path, monkeypatch):
-    """Two HDF5 files of 2 and 4 rows, the nets, solvers (*_side: with an unused branch). Each iteration reads all 6 rows (batch
-    3 x 2 passes or 2 processes), so a resumed run reads what the uninterrupted one read
-    (Caffe does not store the data position in a snapshot)."""
+    """Two HDF5 files of 7 and 10 rows (shares straddle files and wrap around mid-batch),
+    the nets, solvers (*_side: with a branch no loss reaches)."""
     h5py = pytest.importorskip("h5py")
     rng = np.random.default_rng(0)
     names = []
-    for k, rows in enumerate((2, 4)):
+    for k, rows in enumerate((7, 10)):
         with h5py.File(tmp_path / f"d{k}.h5", "w") as f:
             f["data"] = rng.standard_normal((rows, 2, 6, 6)).astype(np.float32)
             f["label"] = rng.integers(0, 5, rows).astype(np.float32)

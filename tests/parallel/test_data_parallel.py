@@ -54,6 +54,7 @@ def test_two_processes_equal_one_with_iter_size_two_and_resume_with_one(case):
     one = _one_process("one.prototxt")
     _assert_same(two, one)
     # resume the 2-process run's iteration-2 snapshot in 1 process (iter_size 2): the same end
+    # (rank 0 saved the read position where both processes' next iteration begins)
     resumed = _one_process("one.prototxt", snapshot="snap_two_iter_2.solverstate")
     _assert_same(resumed, one)
 

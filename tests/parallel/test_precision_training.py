@@ -1,5 +1,6 @@
 """Training with --precision / --channels-last / --compile agrees with float32 training
-(channels-last and compile within 1e-5; bf16 and fp16 loosely: 2e-2 after 4 updates) and
+(channels-last and compile within 1e-5; loosely for bf16, 5e-2, and fp16, 2e-2, absolute, after
+4 updates at lr 0.1 of weights of size ~0.1-0.5) and
 still writes Caffe's float32 snapshots."""
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from netdef.parallel.solver import ParallelSolver
 
 ROWS = [
     (Execution(channels_last=True), 1e-5),
-    (Execution(precision="bf16"), 2e-2),
+    (Execution(precision="bf16"), 5e-2),
     (Execution(precision="fp16"), 2e-2),
 ]
 

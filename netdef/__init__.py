@@ -3,6 +3,7 @@
     net = netdef.open_net("models/alexnet.prototxt", phase="TRAIN")   # checked graph, no torch
     shapes = netdef.infer_shapes(net)                                   # every blob's shape
     module = netdef.load("deploy.prototxt", weights="w.caffemodel")    # torch nn.Module
+    fast = netdef.load("deploy.prototxt", device="cuda", precision="bf16", channels_last=True, compile=True)
     netdef.get_solver("solver.prototxt").solve()                        # train as `caffe train`
     netdef.export("deploy.prototxt", "net.onnx", weights="w.caffemodel")  # or .pt, .py
 """

@@ -87,6 +87,8 @@ class BackendError(NetdefError):
 
 class ExportError(NetdefError):
     kind = "export error"
+class DistributedError(NetdefError):
+    kind = "distributed error"
 
 
 def did_you_mean(word: str, choices, n: int = 3) -> str:

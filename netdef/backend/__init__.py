@@ -49,12 +49,20 @@ def _filler_where(layer, blob_name: str):
 
 
 def load(model, phase="TEST", weights=None, device="cpu", dtype=None, *, level=None, stages=None,
-         inputs=None, batch=None, seed=None) -> CaffeNet:
+         inputs=None, batch=None, seed=None, precision="fp32", channels_last=False, compile=False,
+         allow_tf32=False):
     """Compile a Caffe net (path, prototxt text or NetParameter) to a torch module.
 
     weights: a .caffemodel or Caffe HDF5 weights file, copied by layer name.
     inputs/batch: shape overrides as in `netdef shapes --input/--batch`.
+    precision/channels_last/compile/allow_tf32: see netdef.backend.execution; when any
+    is not the default, the result is a Runner that calls like the net (and has its
+    attributes) but runs with autocast / NHWC / torch.compile.
     """
+    from netdef.backend.execution import Execution, Runner
+
+    execution = Execution(precision=precision, channels_last=channels_last, compile=compile,
+                          allow_tf32=allow_tf32)
     options = NetOptions(inputs=dict(inputs or {}), batch=batch)
     net = open_net(model, phase=phase, level=level, stages=stages, options=options)
     module = compile_net(net, seed=seed)
@@ -62,4 +70,5 @@ def load(model, phase="TEST", weights=None, device="cpu", dtype=None, *, level=N
         from netdef.io.weights import load_weights
 
         load_weights(module, weights)
-    return module.to(device=device, dtype=dtype)
+    module = module.to(device=device, dtype=dtype)
+    return module if execution.is_default else Runner(module, execution)

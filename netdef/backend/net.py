@@ -125,6 +125,17 @@ class CaffeNet(nn.Module):
         return self.net.outputs
 
     # -- running ----------------------------------------------------------------
+    def run_sources(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """`inputs` plus the tops of every source layer they do not feed; forward() given
+        the result skips the sources (so a compiled forward never reads data itself)."""
+        values = dict(inputs)
+        for step in self._steps:
+            if step.is_source and step.tops and not step.fed(inputs):
+                out = self._modules[step.key]()
+                out = (out,) if isinstance(out, torch.Tensor) else out
+                values.update((n, v) for n, v in zip(step.tops, out) if n not in inputs)
+        return values
+
     def forward(self, blobs: list[str] | None = None, **inputs: torch.Tensor) -> BlobDict:
         values: dict[str, torch.Tensor] = dict(inputs)
         loss = None

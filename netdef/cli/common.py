@@ -45,6 +45,11 @@ def warn(message: str) -> None:
     print(f"netdef: warning: {message}", file=sys.stderr)
 
 
+def info(message: str) -> None:
+    """A log line for the user (stderr, like Caffe's glog), not a warning."""
+    print(message, file=sys.stderr)
+
+
 def fail(err: NetdefError) -> int:
     print(f"netdef: {err}", file=sys.stderr)
     return 1

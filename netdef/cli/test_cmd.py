@@ -4,8 +4,13 @@ Example: netdef test --model models/alexnet.prototxt --weights alexnet.caffemode
 """
 from __future__ import annotations
 
-from netdef.cli.common import add_net_args, net_from_args, warn
-from netdef.cli.device import add_gpu_arg, pick_device
+from netdef.cli.common import add_net_args, info, net_from_args, warn
+from netdef.cli.device import (
+    add_execution_args,
+    add_gpu_arg,
+    execution_from_args,
+    pick_device,
+)
 
 
 def add_arguments(ap) -> None:
@@ -13,6 +18,7 @@ def add_arguments(ap) -> None:
     ap.add_argument("--weights", default=None, help=".caffemodel or .h5 weights (default: fillers)")
     ap.add_argument("--iterations", type=int, default=50, help="number of batches (Caffe's default 50)")
     add_gpu_arg(ap)
+    add_execution_args(ap)
     add_net_args(ap, default_phase="TEST", positional=False)
 
 
@@ -22,6 +28,7 @@ def run(args) -> int:
     from netdef.backend import compile_net
     from netdef.backend.cpu import reuse_freed_memory
     from netdef.backend.evaluate import run_test, zero_inputs
+    from netdef.backend.execution import Runner
     from netdef.io.weights import load_weights
 
     reuse_freed_memory()
@@ -33,6 +40,7 @@ def run(args) -> int:
         warn("no --weights: scoring the fillers' random initial weights")
     module.to(device)
     inputs = zero_inputs(module, device)
+    module = Runner(module, execution_from_args(args), report=info)
     if inputs:
         warn(f"net inputs {', '.join(inputs)} are not fed by a data layer: using zeros, as Caffe does")
     torch.manual_seed(0)

@@ -5,8 +5,13 @@ Like Caffe, the net is built in the TRAIN phase unless --phase says otherwise.
 """
 from __future__ import annotations
 
-from netdef.cli.common import add_net_args, net_from_args
-from netdef.cli.device import add_gpu_arg, pick_device
+from netdef.cli.common import add_net_args, info, net_from_args
+from netdef.cli.device import (
+    add_execution_args,
+    add_gpu_arg,
+    execution_from_args,
+    pick_device,
+)
 
 
 def add_arguments(ap) -> None:
@@ -14,6 +19,7 @@ def add_arguments(ap) -> None:
     ap.add_argument("--iterations", type=int, default=50, help="timed iterations (Caffe's default 50)")
     ap.add_argument("--no-per-layer", action="store_true", help="skip the per-layer breakdown")
     add_gpu_arg(ap)
+    add_execution_args(ap)
     add_net_args(ap, default_phase="TRAIN", positional=False)
 
 
@@ -21,15 +27,21 @@ def run(args) -> int:
     from netdef.backend import compile_net
     from netdef.backend.cpu import reuse_freed_memory
     from netdef.backend.evaluate import zero_inputs
+    from netdef.backend.execution import Runner
     from netdef.backend.timing import benchmark
 
     reuse_freed_memory()
     device = pick_device(args.gpu)
     module = compile_net(net_from_args(args, args.model)).to(device)
     inputs = zero_inputs(module, device)
+    execution = execution_from_args(args)
+    runner = Runner(module, execution, report=info)
+    if not execution.is_default:
+        info(f"Running in {execution.describe()}" + (" (per-layer times are eager)" if execution.compile else ""))
     print("*** Benchmark begins ***")
     print(f"Testing for {args.iterations} iterations.")
-    t = benchmark(module, inputs, args.iterations, per_layer=not args.no_per_layer)
+    with execution.autocast(device):  # the per-layer run calls the layers themselves
+        t = benchmark(runner, inputs, args.iterations, per_layer=not args.no_per_layer)
     for i, ms in enumerate(t.iteration_ms, 1):
         print(f"Iteration: {i} forward-backward time: {ms:.3f} ms.")
     if t.forward_ms:

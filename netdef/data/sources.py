@@ -1,6 +1,10 @@
 """Readers for each kind of data source, shared by the shapes pass and the torch
 forward. Each yields items as (C, H, W) arrays (uint8, or float32 for float
 Datums and HDF5) in Caffe's order, wrapping around at the end like Caffe.
+
+In data-parallel training each process reads its own share (`shard`): Caffe's
+multi-GPU Skip() keeps record `offset` only when offset % world_size == rank,
+so rank r of W reads records r, r+W, r+2W, ... of the endless stream.
 """
 from __future__ import annotations
 
@@ -11,6 +15,25 @@ from netdef.data import hdf5, image, lists
 from netdef.data.db import Database
 from netdef.data.paths import looked_in, resolve
 from netdef.errors import DataError
+
+WHOLE = (0, 1)  # (rank, world_size): a single process reads every record
+
+
+class Shard:
+    """Counts records as Caffe's offset_ does; `skip()` says whether the next one is
+    another process's (Caffe's Skip())."""
+
+    def __init__(self, shard: tuple[int, int] = WHOLE):
+        self.rank, self.size = shard
+        if not 0 <= self.rank < self.size:
+            raise DataError(f"shard rank {self.rank} is outside world size {self.size}")
+        self.offset = 0
+
+    def skip(self) -> bool:
+        return self.offset % self.size != self.rank
+
+    def next(self) -> None:
+        self.offset += 1
 
 
 class SourceMissing(DataError):
@@ -32,10 +55,11 @@ def find(path: str, base_dir: str | None, what: str, field: str = "source") -> s
 class DatumReader:
     """Caffe's Data layer source: records in key order, forever."""
 
-    def __init__(self, path: str, backend: str, mode: str):
+    def __init__(self, path: str, backend: str, mode: str, shard: tuple[int, int] = WHOLE):
         self.db = Database(path, backend)
         self.cursor = self.db.cursor()
         self.mode = mode  # how encoded records decode (native / color / gray)
+        self.shard = Shard(shard)
 
     def first_shape(self) -> tuple[tuple[int, int, int], bool]:
         """((C, H, W) of the first record, whether it is encoded)."""
@@ -45,13 +69,24 @@ class DatumReader:
 
     def state(self) -> dict:
         """The cursor's place in the current pass (Caffe keeps none)."""
+        self._skip_others()
         return {"position": self.cursor.position}
 
     def load_state(self, state: dict) -> None:
         self.cursor.skip(int(state["position"]))
 
+    def _skip_others(self) -> None:
+        """Pass the records other processes read before this one's next (not even parsed).
+        Before a snapshot, this puts rank 0 where the next iteration of all processes
+        begins, so the position it saves suits a resume with any number of processes."""
+        while self.shard.skip():
+            self.cursor.next()
+            self.shard.next()
+
     def next(self) -> tuple[np.ndarray, int, str]:
+        self._skip_others()
         key, value = self.cursor.next()
+        self.shard.next()
         d = datum_mod.parse(value, key)
         return datum_mod.to_array(d, self.mode, key), d.label, key.decode("utf-8", "replace")
 
@@ -63,9 +98,11 @@ class DatumReader:
 class ImageListReader:
     """Caffe's ImageData source: `root_folder + path` per line, resized if asked."""
 
-    def __init__(self, list_path: str, param, base_dir: str | None, rng: np.random.Generator):
+    def __init__(self, list_path: str, param, base_dir: str | None, rng: np.random.Generator,
+                 shard: tuple[int, int] = WHOLE):
         self.entries = lists.read_image_list(list_path)
         self.param, self.base_dir, self.rng = param, base_dir, rng
+        self.shard = Shard(shard)  # ranks must share `rng`'s seed so they shuffle alike
         self.pos = 0
         if param.shuffle:
             self._shuffle()
@@ -81,7 +118,11 @@ class ImageListReader:
 
     def state(self) -> dict | None:
         """The list position; None when shuffling (the order is not kept)."""
-        return None if self.param.shuffle else {"pos": self.pos}
+        if self.param.shuffle:
+            return None
+        while self.shard.skip():  # rank 0: to where all processes' next iteration begins
+            self._advance()
+        return {"pos": self.pos}
 
     def load_state(self, state: dict) -> None:
         self.pos = int(state["pos"])
@@ -98,14 +139,20 @@ class ImageListReader:
 
     def next(self) -> tuple[np.ndarray, int, str]:
         p = self.param
+        while self.shard.skip():
+            self._advance()
         name, label = self.entries[self.pos]
         img = image.read_image(self.path(self.pos), p.new_height, p.new_width, p.is_color)
+        self._advance()
+        return img.transpose(2, 0, 1), label, name
+
+    def _advance(self) -> None:
         self.pos += 1
+        self.shard.next()
         if self.pos >= len(self.entries):
             self.pos = 0
-            if p.shuffle:
+            if self.param.shuffle:
                 self._shuffle()
-        return img.transpose(2, 0, 1), label, name
 
 
 # -- HDF5Data: a list of HDF5 files ----------------------------------------------
@@ -115,8 +162,9 @@ class HDF5Reader:
     the first file's have (Caffe would copy mis-sized rows silently)."""
 
     def __init__(self, list_path: str, tops: list[str], base_dir: str | None, shuffle: bool,
-                 rng: np.random.Generator):
+                 rng: np.random.Generator, shard: tuple[int, int] = WHOLE):
         self.files = lists.read_hdf5_list(list_path)
+        self.shard = Shard(shard)  # rows, counted across files
         self.tops, self.base_dir, self.shuffle, self.rng = tops, base_dir, shuffle, rng
         self.file_order = list(rng.permutation(len(self.files))) if shuffle else list(range(len(self.files)))
         self.current_file = 0
@@ -147,6 +195,7 @@ class HDF5Reader:
 
     def _advance(self) -> None:
         """Caffe's Next(): the next row, the next file at the end, reshuffling rows."""
+        self.shard.next()
         self.row += 1
         if self.row < len(self.rows):
             return
@@ -166,6 +215,8 @@ class HDF5Reader:
         keeps no read position and starts again at the first row)."""
         rows = None
         if self.file is not None:
+            while self.shard.skip():  # rank 0: to where all processes' next iteration begins
+                self._advance()
             rows = [int(r) for r in self.rows] if self.shuffle else len(self.rows)
         return {"file_order": [int(i) for i in self.file_order], "current_file": self.current_file,
                 "rows": rows, "row": getattr(self, "row", 0)}
@@ -189,10 +240,18 @@ class HDF5Reader:
             self._load()
         parts: list[list[np.ndarray]] = []
         wanted: list[int] = []
-        for taken in range(1, size + 1):
-            wanted.append(int(self.rows[self.row]))
-            if self.row + 1 == len(self.rows) or taken == size:  # read before the file changes
+
+        def step() -> None:  # read what is wanted before the file changes under it
+            if self.row + 1 == len(self.rows) and wanted:
                 parts.append(self.file.read(np.asarray(wanted)))
-                wanted = []
+                wanted.clear()
             self._advance()
+
+        for _ in range(size):
+            while self.shard.skip():  # another process's row (Caffe's Skip())
+                step()
+            wanted.append(int(self.rows[self.row]))
+            step()
+        if wanted:
+            parts.append(self.file.read(np.asarray(wanted)))
         return [np.concatenate([p[t] for p in parts]) for t in range(len(self.tops))]

@@ -28,6 +28,8 @@ class NetOptions:
     inputs: dict[str, tuple[int, ...]] = field(default_factory=dict)   # --input NAME=N,C,H,W
     batch: int | None = None                          # --batch N: overrides every data layer's batch size
     warn: Callable[[str], None] | None = None         # one-line warnings (data assumptions)
+    shard: tuple[int, int] = (0, 1)                   # (rank, world_size): TRAIN data layers read
+                                                      # records rank, rank+W, ... (Caffe's multi-GPU Skip)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,11 @@ class _Source(CaffeLayer):
         seed = int(torch.randint(0, 2**62, (1,)).item())  # once, at set-up
         self.rng = np.random.default_rng(seed)
 
+    def _shard(self) -> tuple[int, int]:
+        """This process's share of the records: only TRAIN layers split the data
+        (Caffe tests on rank 0 alone, reading everything)."""
+        return self.layer.net.options.shard if self.layer.phase == 0 else (0, 1)
+
     def _out(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array)).to(
             device=self._anchor.device, dtype=self._anchor.dtype)
@@ -149,7 +154,7 @@ class Data(_Transformed):
         p = self.layer.param
         path = find(p.source, self.base_dir, "source")
         mode = datum.decode_mode(self.layer.lp.transform_param)
-        return DatumReader(path, "LMDB" if p.backend == p.LMDB else "LEVELDB", mode)
+        return DatumReader(path, "LMDB" if p.backend == p.LMDB else "LEVELDB", mode, shard=self._shard())
 
 
 class ImageData(_Transformed):
@@ -159,7 +164,8 @@ class ImageData(_Transformed):
         from netdef.data.sources import ImageListReader, find
 
         p = self.layer.param
-        return ImageListReader(find(p.source, self.base_dir, "source"), p, self.base_dir, self.rng)
+        return ImageListReader(find(p.source, self.base_dir, "source"), p, self.base_dir, self.rng,
+                               shard=self._shard())
 
 
 class HDF5Data(_Source):
@@ -175,7 +181,8 @@ class HDF5Data(_Source):
         from netdef.data.sources import HDF5Reader, find
 
         p = self.layer.param
-        return HDF5Reader(find(p.source, self.base_dir, "source"), self.tops, self.base_dir, p.shuffle, self.rng)
+        return HDF5Reader(find(p.source, self.base_dir, "source"), self.tops, self.base_dir, p.shuffle, self.rng,
+                          shard=self._shard())
 
     def forward(self):
         try:

@@ -46,6 +46,7 @@ def _use_onednn(x: torch.Tensor, w: torch.Tensor) -> bool:
     return (_ONEDNN_LINEAR is not None and x.numel() > 0 and w.numel() > 0  # oneDNN refuses empty GEMMs
             and x.device.type == "cpu" and x.dtype == torch.float32
             and w.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+            and not torch.compiler.is_compiling()  # inductor picks its own (oneDNN) kernel
             and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled)
 
 

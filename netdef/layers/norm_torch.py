@@ -53,12 +53,19 @@ def _batch_slices(x: torch.Tensor) -> list[slice]:
     return [slice(i, min(i + step, num)) for i in range(0, num, step)]
 
 
+def _layout(x: torch.Tensor) -> torch.memory_format:
+    """Keep NHWC blobs NHWC (--channels-last); the channel sums work on either layout."""
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 class CrossChannelLRN(torch.autograd.Function):
     """y = x * scale^-beta, scale = k + alpha/size * window_sum(x^2) over channels."""
 
     @staticmethod
     def forward(ctx, x, size: int, alpha: float, beta: float, k: float):  # (N, C, H, W)
-        x = x.contiguous()
+        x = x.contiguous(memory_format=_layout(x))
         half = (size - 1) // 2
         scale, top = torch.empty_like(x), torch.empty_like(x)
         slices = _batch_slices(x)
@@ -79,7 +86,7 @@ class CrossChannelLRN(torch.autograd.Function):
         #   - 2 alpha beta / size * x * window_sum(g * y / scale), with y = x * scale^-beta
         x, scale = ctx.saved_tensors
         size, alpha, beta = ctx.lrn
-        g = top_diff.contiguous()
+        g = top_diff.contiguous(memory_format=_layout(x))
         bottom_diff = torch.empty_like(x)
         slices = _batch_slices(x)
         ratio, window = (torch.empty_like(x[slices[0]]) for _ in range(2)) if slices else (None, None)

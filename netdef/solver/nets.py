@@ -8,12 +8,13 @@ from netdef.errors import SolverError
 from netdef.graph import NetOptions, build_net
 
 
-def build(src, *, seed, warn=None):
-    """A CaffeNet for a NetSource (its NetState already merged as Caffe merges it)."""
+def build(src, *, seed, warn=None, shard=(0, 1)):
+    """A CaffeNet for a NetSource (its NetState already merged as Caffe merges it).
+    shard: (rank, world_size), the share of the records its TRAIN data layers read."""
     param = src.param.__class__()
     param.CopyFrom(src.param)
     param.state.CopyFrom(src.state)
-    net = build_net(param, src.source, options=NetOptions(base_dir=src.base_dir, warn=warn))
+    net = build_net(param, src.source, options=NetOptions(base_dir=src.base_dir, warn=warn, shard=shard))
     net.notes.extend(src.notes)
     return compile_net(net, seed=seed)
 

@@ -127,7 +127,8 @@ class Solver:
     def _init_train_net(self) -> None:
         src = self.spec.train_source()
         self._info("solver.cpp:102", f"Creating training net from {src.described}")
-        self.net = netlib.build(src, seed=self.seed, warn=self._net_warning).to(self.device)
+        self.net = netlib.build(src, seed=self.seed, warn=self._net_warning,
+                                shard=(self.rank, self.world_size)).to(self.device)
         self._load_weights(self.net)
         if not netlib.has_loss(self.net):
             field = next((f for f in ("net", "train_net", "net_param", "train_net_param")

@@ -53,8 +53,8 @@ class Tracker:
 
     def watch(self, layer, bottoms, tops) -> None:
         """Hook the autograd nodes that produced `tops` (once per node)."""
-        if not torch.is_grad_enabled():
-            return
+        if not torch.is_grad_enabled() or torch.compiler.is_compiling():
+            return  # (compiled nets: hooks on grad_fn would split the graph)
         shapes = shapes_of(bottoms)
         seen = set()
         for top in tops:

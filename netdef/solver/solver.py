@@ -68,6 +68,7 @@ class Solver:
         self.outputs = None                          # the blobs of the last training forward
         self.requested_early_exit = False
         self.restored_from = None
+        self._debug = None                           # debug_info's DebugInfo while it prints
         self.started = time.perf_counter()
         self._apply_overrides(phase, level, stages)
         self._info("solver.cpp:45", "Initializing solver from parameters: \n" + text_format.MessageToString(p))
@@ -198,6 +199,8 @@ class Solver:
         Gradients accumulate in each parameter's .grad over the iter_size passes."""
         out = self.net()
         self.net.backward(out.loss)  # a failing layer's backward is named
+        if self._debug is not None:
+            self._debug.backward_done()
         self.outputs = out
         return f32(out.loss.detach().item())
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from typing import Callable
+from collections.abc import Callable
 
 from netdef.errors import NetdefError, Where
 

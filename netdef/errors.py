@@ -39,7 +39,7 @@ class NetdefError(Exception):
         self.layer_type = layer_type
         self.field = field  # the parameter field the message is about, for locating it
 
-    def in_layer(self, name: str, layer_type: str, where: Where | None) -> "NetdefError":
+    def in_layer(self, name: str, layer_type: str, where: Where | None) -> NetdefError:
         """Attach the layer context unless a deeper pass already did."""
         if self.layer is None:
             self.layer, self.layer_type = name, layer_type

@@ -1,10 +1,12 @@
 """The README's two commands stay true: CI runs the README's test command verbatim,
-and the main-job command's netdef part works on the embedded default."""
+the main-job command's netdef part works on the embedded default, and the Training
+section's Python example runs."""
 import re
 import shutil
 
 from netdef.cli import main
 from reference import ROOT
+from solverhelp import dummy_net, write_solver
 
 
 def readme_command(heading: str) -> str:
@@ -65,3 +67,19 @@ def test_speed_figures_are_the_results_files():
         assert figure in speed, f"README's Speed section lacks {figure!r} (from bench/results)"
     for doc in (shapes, alexnet, lrn):
         assert f"Measured {doc['date']}" in speed
+
+
+def test_training_python_example_runs(tmp_path, monkeypatch):
+    """The Python example of the README's Training section, run verbatim on a small
+    net with a test net (solver.prototxt beside it)."""
+    text = (ROOT / "README.md").read_text()
+    training = text[text.index("## Training"):text.index("\n## ", text.index("## Training") + 1)]
+    block = re.search(r"```python\n(.+?)\n```", training, re.DOTALL)
+    assert block, "README's Training section has no Python example"
+    write_solver(tmp_path, dummy_net(), max_iter=20, test_iter=2, test_interval=10)
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(block.group(1), "README.md (Training)", "exec"), scope)  # noqa: S102  the README's own code
+    assert scope["solver"].iter == 20 and len(scope["solver"].test_nets) == 1
+    assert list(scope["scores"][0]) == ["loss"]
+    assert (tmp_path / "snap_iter_10.solverstate").exists() and (tmp_path / "snap_iter_20.caffemodel").exists()

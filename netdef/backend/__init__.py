@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import torch
 
-from netdef.layers.fillers_torch import fill
-from netdef.errors import BackendError, NetdefError
 from netdef.backend.net import BlobDict, CaffeNet  # noqa: F401
+from netdef.errors import BackendError, NetdefError
 from netdef.frontend import open_net
 from netdef.graph.net import NetOptions
+from netdef.layers.fillers_torch import fill
 from netdef.shapes import infer_shapes
 from netdef.shapes.limits import check_memory
 

@@ -174,18 +174,11 @@ def _device(args, spec) -> str:
     """--gpu, else the solver's solver_mode: GPU (device_id), else the CPU. A
     solver asking for a GPU on a machine without one trains on the CPU, with a warning."""
     from netdef.cli.device import pick_device
+    from netdef.solver.device import solver_device
 
-    gpu = args.gpu
-    p = spec.param
-    if gpu is None and p.HasField("solver_mode") and p.solver_mode == p.GPU:
-        import torch
-
-        if not torch.cuda.is_available():
-            print("netdef: warning: the solver asks for solver_mode: GPU but no CUDA device is available; "
-                  "training on the CPU", file=sys.stderr)
-            return "cpu"
-        gpu = str(p.device_id)
-    return str(pick_device(gpu))
+    if args.gpu is not None:
+        return str(pick_device(args.gpu))
+    return str(solver_device(spec, lambda message: print(f"netdef: warning: {message}", file=sys.stderr)))
 
 
 def _plot(solver, log) -> None:

@@ -190,22 +190,21 @@ def compute_mean(db: str, out: str | None = None, *, backend: str = "lmdb", prog
     db, backend = os.fspath(db), dbwrite.backend_name(backend)
     _check_source(db, backend)
     total, first_key, count = None, None, 0
-    with Database(db, backend.upper()) as source:
-        with _Progress(source.count(), progress, "records") as bar:
-            for key, value in source.items():
-                try:
-                    x = datum_mod.to_array(datum_mod.parse(value, key), image.NATIVE, key)
-                except DataError as err:
-                    raise DataError(f'{err.message} (database "{db}")', field="db") from None
-                if total is None:
-                    total, first_key = np.zeros(x.shape, np.float32), key
-                elif x.shape != total.shape:
-                    raise DataError(f'record "{key.decode("utf-8", "replace")}" of "{db}" is {_fmt(x.shape)} '
-                                    f'but the first, "{first_key.decode("utf-8", "replace")}", is '
-                                    f"{_fmt(total.shape)}; the mean needs records of one size", field="db")
-                total += x  # float32 += uint8 or float32: Caffe's per-element float sum, in order
-                count += 1
-                bar.update(1)
+    with Database(db, backend.upper()) as source, _Progress(source.count(), progress, "records") as bar:
+        for key, value in source.items():
+            try:
+                x = datum_mod.to_array(datum_mod.parse(value, key), image.NATIVE, key)
+            except DataError as err:
+                raise DataError(f'{err.message} (database "{db}")', field="db") from None
+            if total is None:
+                total, first_key = np.zeros(x.shape, np.float32), key
+            elif x.shape != total.shape:
+                raise DataError(f'record "{key.decode("utf-8", "replace")}" of "{db}" is {_fmt(x.shape)} '
+                                f'but the first, "{first_key.decode("utf-8", "replace")}", is '
+                                f"{_fmt(total.shape)}; the mean needs records of one size", field="db")
+            total += x  # float32 += uint8 or float32: Caffe's per-element float sum, in order
+            count += 1
+            bar.update(1)
     if total is None:
         raise DataError(f'database "{db}" has no records', field="db")
     log(f"Processed {count} files.")

@@ -21,7 +21,7 @@ def parse(value: bytes, key: bytes | str = b"") -> caffe_pb2.Datum:
     datum = caffe_pb2.Datum()
     try:
         datum.ParseFromString(value)
-    except Exception as err:  # protobuf's DecodeError and friends
+    except Exception as err:  # noqa: BLE001  protobuf's DecodeError and friends
         raise DataError(f"record {_key(key)} is not a Caffe Datum: {err}", field="source") from None
     return datum
 

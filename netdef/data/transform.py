@@ -73,7 +73,7 @@ class DataTransformer:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """(C, H, W) uint8 or float32 -> transformed (C, h, w) float32."""
         c, h, w = x.shape
-        out_c, out_h, out_w = self.shape((c, h, w))
+        _out_c, out_h, out_w = self.shape((c, h, w))
         self.check_mean((c, h, w))
         if len(self.mean_values) == 1 and c > 1:
             # Caffe replicates a single mean_value in place at the first multi-channel

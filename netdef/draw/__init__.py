@@ -8,7 +8,7 @@ or in one call: netdef.draw.draw_net("deploy.prototxt", "deploy.svg").
 """
 from __future__ import annotations
 
-from netdef.draw.dot import to_dot  # noqa: F401
+from netdef.draw.dot import to_dot
 from netdef.draw.layout import plan  # noqa: F401
 from netdef.draw.output import FORMATS, Written, picture_format, write_picture  # noqa: F401
 

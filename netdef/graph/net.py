@@ -7,15 +7,14 @@ layer, so in-place layers (top == bottom) simply write a new version.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 from netdef.errors import Where
 from netdef.graph.state import is_train
 from netdef.layers.spec import LayerSpec
 from netdef.parse.locate import SourceMap
 from netdef.proto import caffe_pb2
-
 
 AUTOMATIC = "(automatic)"  # Caffe's name for a top it creates (a loss layer written without `top:`)
 
@@ -64,7 +63,7 @@ class Layer:
     lp: caffe_pb2.LayerParameter      # the (upgraded) message, Caffe's vocabulary
     spec: LayerSpec
     where: Where                      # location of the `layer {` block
-    net: "Net" = field(repr=False, default=None)
+    net: Net = field(repr=False, default=None)
     source_index: int = -1            # index in the unfiltered NetParameter.layer
     loss_weights: list[float] = field(default_factory=list)   # one per top (0 = not a loss)
     propagate_down: list[bool] = field(default_factory=list)  # one per bottom

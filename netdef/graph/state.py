@@ -50,9 +50,7 @@ def meets_rule(state: caffe_pb2.NetState, rule: caffe_pb2.NetStateRule) -> bool:
     stages = set(state.stage)
     if any(s not in stages for s in rule.stage):
         return False
-    if any(s in stages for s in rule.not_stage):
-        return False
-    return True
+    return not any(s in stages for s in rule.not_stage)
 
 
 def included(state: caffe_pb2.NetState, lp) -> bool:

@@ -14,9 +14,8 @@ import os
 from google.protobuf.message import DecodeError
 
 from netdef.errors import NetdefError, WeightsError, Where
-from netdef.io.blobproto import blob_to_array, numeric, chunks_size, encode_blob, length_delimited
-from netdef.io.common import (HDF5_SIGNATURE, LayerWeights, WeightsFile, as_layers, atomic_writer,
-                              file_error, read_bytes)
+from netdef.io.blobproto import blob_to_array, chunks_size, encode_blob, length_delimited, numeric
+from netdef.io.common import HDF5_SIGNATURE, LayerWeights, WeightsFile, as_layers, atomic_writer, file_error, read_bytes
 from netdef.parse.upgrade import upgrade_net
 from netdef.proto import caffe_pb2
 

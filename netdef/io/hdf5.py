@@ -20,8 +20,8 @@ import numpy as np
 
 from netdef.errors import WeightsError, Where
 from netdef.io.blobproto import numeric
-from netdef.shapes.limits import available_bytes
 from netdef.io.common import LayerWeights, WeightsFile, as_layers, atomic_path, file_error, is_hdf5
+from netdef.shapes.limits import available_bytes
 
 
 def _h5py():

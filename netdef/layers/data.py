@@ -385,7 +385,7 @@ def dummy_shapes(layer) -> list[tuple[int, ...]]:
               "shape")
         for f, values in legacy.items():
             check(len(values) in (1, n), f"give {f} once, or once per top ({n}); got {len(values)}", f)
-        pick = lambda values, i: values[0] if len(values) == 1 else values[i]  # noqa: E731
+        pick = lambda values, i: values[0] if len(values) == 1 else values[i]
         return [tuple(pick(legacy[f], i) for f in legacy) for i in range(n)]
     check(len(p.shape) in (1, n), f"give shape once, or once per top ({n}); got {len(p.shape)}", "shape")
     return [tuple(p.shape[0 if len(p.shape) == 1 else i].dim) for i in range(n)]

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from netdef.layers.fillers_torch import fill
-from netdef.layers.base_torch import CaffeLayer
 from netdef.errors import BackendError, DataError
+from netdef.layers.base_torch import CaffeLayer
+from netdef.layers.fillers_torch import fill
 from netdef.layers.spec import fmt_shape, legacy_4d
 
 
@@ -223,7 +223,7 @@ class MemoryData(_Source):
                                        "on this layer's module"))
         window = slice(self.pos, self.pos + self.batch)
         self.pos = (self.pos + self.batch) % self.data.shape[0]
-        to = dict(device=self._anchor.device, dtype=self._anchor.dtype)
+        to = {"device": self._anchor.device, "dtype": self._anchor.dtype}
         # Caffe's Forward reshapes the label top to (N, 1, 1, 1).
         return self.data[window].to(**to), self.labels[window].reshape(-1, 1, 1, 1).to(**to)
 

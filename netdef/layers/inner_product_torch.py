@@ -7,10 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from netdef.layers.base_torch import CaffeLayer
 from netdef.errors import BackendError
+from netdef.layers.base_torch import CaffeLayer
 from netdef.layers.spec import canonical_axis
-
 
 # oneDNN's matmul (what torch.compile uses on CPU). For Caffe's typical inner
 # products -- a small batch against a large weight, e.g. AlexNet's fc6: 10 x 9216

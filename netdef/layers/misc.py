@@ -60,7 +60,7 @@ class Python(LayerSpec):
               "(bottom_shapes, param_str)", "python_param.layer")
         try:
             tops = cls.infer([tuple(b) for b in bottoms], layer.param.param_str)
-        except Exception as err:  # the user's code: report it, with the shapes it was given
+        except Exception as err:  # noqa: BLE001  the user's code: report it, with the shapes it was given
             shapes = ", ".join(fmt_shape(b) for b in bottoms) or "none"
             check(False, f'"{label}.infer" failed for bottoms {shapes}: {type(err).__name__}: {err}',
                   "python_param.layer")
@@ -134,7 +134,7 @@ def _try_import(module: str, class_name: str):
         if _is_missing(err, module):
             return None
         raise _import_error(module, class_name, err) from None
-    except Exception as err:  # the module exists but running it failed
+    except Exception as err:  # noqa: BLE001  the module exists but running it failed
         raise _import_error(module, class_name, err) from None
 
 
@@ -147,7 +147,7 @@ def _origin(module: str) -> str:
     """Where `module` would be loaded from (for messages), or '?'."""
     try:
         spec = importlib.util.find_spec(module)
-    except Exception:  # a parent package that fails to import, an invalid name...
+    except Exception:  # noqa: BLE001  a parent package that fails to import, an invalid name...
         return "?"
     return (spec.origin or "?") if spec else "?"
 

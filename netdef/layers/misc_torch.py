@@ -6,8 +6,8 @@ import inspect
 import torch
 from torch import nn
 
-from netdef.layers.base_torch import CaffeLayer
 from netdef.errors import BackendError
+from netdef.layers.base_torch import CaffeLayer
 from netdef.layers.misc import class_label, user_class
 
 

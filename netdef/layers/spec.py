@@ -42,15 +42,15 @@ class Count:
     same_as_bottoms: bool = False  # tops only: one top per bottom
 
     @classmethod
-    def exactly(cls, n: int) -> "Count":
+    def exactly(cls, n: int) -> Count:
         return cls(n, n)
 
     @classmethod
-    def at_least(cls, n: int) -> "Count":
+    def at_least(cls, n: int) -> Count:
         return cls(n, None)
 
     @classmethod
-    def per_bottom(cls) -> "Count":
+    def per_bottom(cls) -> Count:
         return cls(1, None, same_as_bottoms=True)
 
     def accepts(self, n: int) -> bool:

@@ -31,12 +31,12 @@ class Node:
     name: str
     line: int
     col: int
-    children: list["Node"] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
 
-    def all(self, name: str) -> list["Node"]:
+    def all(self, name: str) -> list[Node]:
         return [c for c in self.children if c.name == name]
 
-    def find(self, path: str) -> "Node | None":
+    def find(self, path: str) -> Node | None:
         """First occurrence of a dotted path (`convolution_param.group`), or of a
         bare field name anywhere below this node (`group`)."""
         head, _, rest = path.partition(".")

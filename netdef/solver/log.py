@@ -44,6 +44,10 @@ class TrainLog:
     def emit_warning(self, tag: str, message: str) -> None:
         self._line("W", tag, message)
 
+    def emit_error(self, tag: str, message: str) -> None:
+        """An E line that does not stop anything (Caffe logs some figures with LOG(ERROR))."""
+        self._line("E", tag, message)
+
     def _line(self, level: str, tag: str, message: str) -> None:
         if self.stream is None:
             return

@@ -8,6 +8,7 @@ import torch
 
 from netdef.solver import nets as netlib
 from netdef.solver import resume
+from netdef.solver.debug import DebugInfo
 from netdef.solver.log import g
 from netdef.solver.snapshot import (
     find_learned_net,
@@ -94,11 +95,10 @@ def run_steps(solver, iters: int, progress: _Progress | None = None) -> _Progres
 
 def _accumulate(solver, display: bool):
     """iter_size forward/backward passes; the loss summed in float and divided."""
-    from netdef.solver.debug import DebugInfo
-
     p = solver.param
     loss = f32(0)
-    with DebugInfo(solver, enabled=display and p.debug_info):
+    solver._debug_train = bool(display and p.debug_info)   # Caffe's net_->set_debug_info(...)
+    with DebugInfo(solver, solver.net, enabled=solver._debug_train, backward=True):
         for _ in range(p.iter_size):
             loss = f32(loss + f32(solver.forward_backward()))
     loss = f32(loss / f32(p.iter_size))
@@ -158,7 +158,8 @@ def run_solve(solver, resume_file=None) -> None:
             solver._info("solver.cpp:313", "Optimization stopped early.")
             return
         if p.display and solver.iter % p.display == 0:
-            with torch.no_grad():
+                    # The train net keeps the debug_info flag of the last iteration Step ran.
+            with DebugInfo(solver, solver.net, enabled=getattr(solver, "_debug_train", False)), torch.no_grad():
                 out = solver.net()
             loss = f32(out.loss.item())
             solver.check_finite(loss)

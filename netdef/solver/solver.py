@@ -20,6 +20,7 @@ import math
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from google.protobuf import text_format
 
 from netdef.errors import NetdefError, SolverError
 from netdef.solver import nets as netlib
+from netdef.solver.device import solver_device
 from netdef.solver.log import TrainLog, g
 from netdef.solver.params import solver_spec
 from netdef.solver.policies import learning_rate
@@ -44,21 +46,21 @@ class Solver:
     solver:   a solver prototxt path, its text, a SolverParameter or a SolverSpec
     weights:  .caffemodel/.h5 files (list or "a,b") replacing the solver's `weights`
     snapshot: a .solverstate(.h5) to restore (netdef's or Caffe's)
-    device:   "cpu", "cuda:0", ... (the CLI maps --gpu / solver_mode: GPU to it)
+    device:   "cpu", "cuda:0", ...; None: the file's solver_mode/device_id (netdef.solver.device)
     level, stages: added to train_state as `caffe train --level/--stage` do
     rank, world_size: data-parallel position; only rank 0 tests, logs and snapshots
     log:      a TrainLog, None (stderr) or False (silent)
     actions:  callable returning "stop"/"snapshot"/"none" between iterations (signals)
     """
 
-    def __init__(self, solver, *, weights=None, snapshot=None, device="cpu", phase=None, level=None,
+    def __init__(self, solver, *, weights=None, snapshot=None, device=None, phase=None, level=None,
                  stages=None, rank: int = 0, world_size: int = 1, log: TrainLog | bool | None = None,
                  actions=None):
         self.spec = solver_spec(solver)
         self.param = p = self.spec.param
         self.rank, self.world_size = rank, world_size
         self.log = log if isinstance(log, TrainLog) else TrainLog(None if log is False or rank else sys.stderr)
-        self.device = torch.device(device)
+        self.device = torch.device(device) if device is not None else solver_device(self.spec, _warn_user)
         self.actions = actions or (lambda: "none")   # Caffe's action_request_function
         self.on_start: list = []                     # callbacks(solver) before each iteration
         self.on_gradients_ready: list = []           # callbacks(solver) after iter_size passes
@@ -68,6 +70,7 @@ class Solver:
         self.outputs = None                          # the blobs of the last training forward
         self.requested_early_exit = False
         self.restored_from = None
+        self._debug = None                           # debug_info's DebugInfo while it prints
         self.started = time.perf_counter()
         self._apply_overrides(phase, level, stages)
         self._info("solver.cpp:45", "Initializing solver from parameters: \n" + text_format.MessageToString(p))
@@ -199,6 +202,8 @@ class Solver:
         Gradients accumulate in each parameter's .grad over the iter_size passes."""
         out = self.net()
         self.net.backward(out.loss)  # a failing layer's backward is named
+        if self._debug is not None:
+            self._debug.backward_done()
         self.outputs = out
         return f32(out.loss.detach().item())
 
@@ -281,6 +286,10 @@ class Solver:
                 else "; set debug_info: true in the solver to find the first blob that is not finite")
         raise SolverError(f"iteration {self.iter}: the loss is {g(loss)}; training stopped{hint}. "
                           "Snapshots written so far are kept")
+
+
+def _warn_user(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
 def get_solver(path, **kwargs) -> Solver:

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from netdef.solver import nets as netlib
+from netdef.solver.debug import DebugInfo
 from netdef.solver.log import g
 
 f32 = np.float32
@@ -20,8 +21,9 @@ def test_net(solver, k: int) -> dict | None:
     solver._info("solver.cpp:347", f"Iteration {solver.iter}, Testing net (#{k})")
     names = netlib.sorted_outputs(net)
     scores, owners, loss = None, [], f32(0)
-    with torch.no_grad():
-        for i in range(n):
+    # Caffe's test nets keep debug_info for good: every test forward prints.
+    with torch.no_grad(), DebugInfo(solver, net, enabled=p.debug_info):
+        for _ in range(n):
             if _interrupted(solver):
                 break
             out = net()

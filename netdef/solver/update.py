@@ -66,7 +66,11 @@ class ParamUpdate:
         self.sp = sp
         self.blobs = blobs
         self.rule = rule
-        # Blobs with lr_mult 0 never move (Caffe computes a zero step for them).
+        # Caffe runs the rule for every blob, lr_mult 0 included (local_rate 0): the
+        # history of a frozen blob still follows its diff (weight decay only, as its
+        # gradient is never computed), so a .solverstate matches Caffe's. Its step is
+        # zero, so it is not subtracted: frozen weights stay bit-identical.
+        self.every = list(range(len(blobs)))
         self.active = [i for i, b in enumerate(blobs) if b.lr_mult != 0]
         self.last_clip: tuple[float, float] | None = None   # (l2 norm, scale) when clipping bit
 
@@ -93,7 +97,7 @@ class ParamUpdate:
         """Everything after the gradients are ready: clip .. data -= step."""
         with torch.no_grad():
             self.clip()
-            blobs = [self.blobs[i] for i in self.active]
+            blobs = self.blobs
             if not blobs:
                 return
             diffs = [b.diff() for b in blobs]
@@ -101,8 +105,9 @@ class ParamUpdate:
                 torch._foreach_mul_(diffs, f32(np.float32(1) / np.float32(self.sp.iter_size)))
             self.regularize(blobs, diffs)
             rates = [f32(np.float32(rate) * np.float32(b.lr_mult)) for b in blobs]
-            steps = self.rule.step(diffs, self.active, rates, it)
-            torch._foreach_sub_([b.tensor for b in blobs], steps)
+            steps = self.rule.step(diffs, self.every, rates, it)
+            if self.active:
+                torch._foreach_sub_([blobs[i].tensor for i in self.active], [steps[i] for i in self.active])
             if self.sp.snapshot_diff and steps is not diffs:
                 torch._foreach_copy_(diffs, steps)     # Caffe's diff holds the step after an update
 

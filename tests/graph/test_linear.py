@@ -1,6 +1,7 @@
 """Every graph pass is linear: a 10,000-layer chain, and a cycle written in reverse file order."""
 from __future__ import annotations
 
+import gc
 import time
 
 import pytest
@@ -38,12 +39,43 @@ def seconds(text: str) -> float:
     return time.process_time() - start
 
 
+def growth(run, small: int, large: int, repeats: int = 3) -> float:
+    """CPU time of run(large) over run(small), each the best of `repeats` runs,
+    interleaved (a burst of load hits both sizes) and without the cyclic garbage
+    collector (its full passes come at object counts, not at input sizes)."""
+    run(small // 2)  # warm the registry and imports
+    best = {small: float("inf"), large: float("inf")}
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            for n in (small, large):
+                start = time.process_time()
+                run(n)
+                best[n] = min(best[n], time.process_time() - start)
+    finally:
+        if enabled:
+            gc.enable()
+    return best[large] / max(best[small], 1e-3)
+
+
+# 8x the layers: linear work grows ~8x, quadratic ~64x. 20 leaves room for a loaded machine.
+SMALL, LARGE, LIMIT = 500, 4000, 20
+
+
 @pytest.mark.parametrize("make", [chain, reversed_cycle])
 def test_graph_passes_scale_linearly(make):
-    seconds(make(200))  # warm the registry and imports
-    small, large = seconds(make(1000)), seconds(make(4000))
-    # Linear: 4x the layers costs ~4x; quadratic would be ~16x. Generous for noisy machines.
-    assert large < 8 * max(small, 0.02), (small, large)
+    ratio = growth(lambda n: run_shapes(make(n)), SMALL, LARGE)
+    assert ratio < LIMIT, f"{LARGE / SMALL:.0f}x the layers took {ratio:.1f}x the time"
+
+
+def test_growth_check_catches_quadratic_work():
+    """The same check fails a pass that does quadratic work per layer (the check can fail)."""
+    def quadratic(n):
+        names = [f"b{i}" for i in range(n)]
+        for name in names:
+            names.index(name)  # a linear search per layer: what a quadratic pass does
+    assert growth(quadratic, SMALL, LARGE) > LIMIT
 
 
 @pytest.mark.parametrize("make", [chain, reversed_cycle])

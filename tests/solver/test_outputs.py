@@ -69,19 +69,75 @@ def test_plain_lines_when_not_a_terminal(tmp_path, monkeypatch):
     assert "\r" not in stream.getvalue() and "it/s" not in stream.getvalue()
 
 
+FORWARD = ["    [Forward] Layer data, top blob data data", "    [Forward] Layer data, top blob label data",
+           "    [Forward] Layer ip1, top blob ip1 data", "    [Forward] Layer ip1, param blob 0 data",
+           "    [Forward] Layer ip1, param blob 1 data", "    [Forward] Layer relu1, top blob ip1 data",
+           "    [Forward] Layer ip2, top blob ip2 data", "    [Forward] Layer ip2, param blob 0 data",
+           "    [Forward] Layer ip2, param blob 1 data", "    [Forward] Layer loss, top blob loss data"]
+
+
+class LevelLog(RecordingLog):
+    def _line(self, level, tag, message):
+        self.lines.append(message if level == "I" else f"{level} {message}")
+
+
+def debug_lines(log) -> list[str]:
+    return [m.split(":")[0] for m in log.lines if m.lstrip("E ").startswith("[")]
+
+
 def test_debug_info_lines(tmp_path, monkeypatch):
+    """Caffe's Net debug output on a display iteration: every layer's tops and
+    params forward; backward last layer first, the bottoms that get a gradient
+    (not the label, not the data) and the params, then the totals as an E line."""
     monkeypatch.chdir(tmp_path)
     write_solver(tmp_path, dummy_net(), max_iter=2, display=2, debug_info="true", snapshot_after_train="false")
-    log = RecordingLog()
+    log = LevelLog()
     Solver("solver.prototxt", log=log).solve()
-    debug = [m for m in log.lines if m.startswith("    [")]
-    # Only iteration 0 is displayed: 6 tops and 4 params forward, 4 param diffs backward.
-    assert [m.split(":")[0] for m in debug] == [
-        "    [Forward] Layer data, top blob data data", "    [Forward] Layer data, top blob label data",
-        "    [Forward] Layer ip1, top blob ip1 data", "    [Forward] Layer ip1, param blob 0 data",
-        "    [Forward] Layer ip1, param blob 1 data", "    [Forward] Layer relu1, top blob ip1 data",
-        "    [Forward] Layer ip2, top blob ip2 data", "    [Forward] Layer ip2, param blob 0 data",
-        "    [Forward] Layer ip2, param blob 1 data", "    [Forward] Layer loss, top blob loss data",
+    assert debug_lines(log) == FORWARD + [      # only iteration 0 is displayed
+        "    [Backward] Layer loss, bottom blob ip2 diff",
+        "    [Backward] Layer ip2, bottom blob ip1 diff", "    [Backward] Layer ip2, param blob 0 diff",
+        "    [Backward] Layer ip2, param blob 1 diff",
+        "    [Backward] Layer relu1, bottom blob ip1 diff",
+        "    [Backward] Layer ip1, param blob 0 diff", "    [Backward] Layer ip1, param blob 1 diff",
+        "E     [Backward] All net params (data, diff)"]
+    # No lines for the final forward: the train net keeps iteration 1's flag (not displayed), as in Caffe.
+    lines = [m for m in log.lines if m.lstrip("E ").startswith("[")]
+    assert lines[1] == "    [Forward] Layer data, top blob label data: 3"     # mean |x| of the constant labels
+    value = {m.split(":")[0]: m.split(": ")[1] for m in lines[10:17]}
+    # The totals agree with the per-blob means: L1 norm of the diffs = sum of mean*count.
+    means = [float(value[f"    [Backward] Layer {name}, param blob {j} diff"]) * count
+             for name, j, count in (("ip1", 0, 16 * 32), ("ip1", 1, 32), ("ip2", 0, 32 * 10), ("ip2", 1, 10))]
+    l1_diff = float(lines[17].split("L1 norm = (")[1].split(",")[1].split(")")[0])
+    assert sum(means) == pytest.approx(l1_diff, rel=1e-4)
+
+
+def test_debug_info_test_nets_and_frozen_layers(tmp_path, monkeypatch):
+    """Test nets print their forward on every test batch (Caffe gives them
+    debug_info for good); a frozen first layer back-propagates nothing, so it
+    and the ReLU above it print no backward line, and ip2 no bottom diff."""
+    monkeypatch.chdir(tmp_path)
+    net = dummy_net().replace("inner_product_param { num_output: 32",
+                              "param { lr_mult: 0 } param { lr_mult: 0 }\n  inner_product_param { num_output: 32")
+    write_solver(tmp_path, net, max_iter=1, display=1, debug_info="true", snapshot_after_train="false",
+                 test_iter=2, test_interval=5)
+    log = LevelLog()
+    Solver("solver.prototxt", log=log).solve()
+    testing = log.lines.index("Iteration 0, Testing net (#0)")
+    assert debug_lines(type("L", (), {"lines": log.lines[testing:testing + 21]})) == FORWARD + FORWARD
+    train = debug_lines(log)[20:]
+    assert train == FORWARD + [
+        "    [Backward] Layer loss, bottom blob ip2 diff",
         "    [Backward] Layer ip2, param blob 0 diff", "    [Backward] Layer ip2, param blob 1 diff",
-        "    [Backward] Layer ip1, param blob 0 diff", "    [Backward] Layer ip1, param blob 1 diff"]
-    assert debug[1] == "    [Forward] Layer data, top blob label data: 3"     # mean |x| of the constant labels
+        "E     [Backward] All net params (data, diff)"] + FORWARD   # the final forward (iteration 0's flag)
+
+
+def test_non_finite_blob_named_on_an_iteration_not_displayed(tmp_path, monkeypatch):
+    """display 10: iteration 0 printed (all finite), the NaN comes at iteration 1;
+    the blob named is from iteration 1's weights, not iteration 0's record."""
+    from netdef.errors import SolverError
+
+    monkeypatch.chdir(tmp_path)
+    write_solver(tmp_path, dummy_net(), base_lr="1e38", display=10, debug_info="true",
+                 snapshot_after_train="false")
+    with pytest.raises(SolverError, match='iteration 1: the loss is nan.*top blob "ip2" of layer "ip2"'):
+        Solver("solver.prototxt", log=RecordingLog()).solve()

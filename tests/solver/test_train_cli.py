@@ -50,15 +50,17 @@ def test_sigint_stops_snapshots_and_exits_0(tmp_path):
 
 
 def test_second_sigint_exits_at_once(tmp_path):
-    write_solver(tmp_path, dummy_net(inputs=1024, hidden=4096, batch=64), max_iter=1000000, display=1)
+    # A 64 MB weight blob: the stop's snapshot takes far longer than the gap between
+    # two Ctrl-Cs (with 16 MB a loaded machine could finish the stop in between).
+    write_solver(tmp_path, dummy_net(inputs=4096, hidden=4096, batch=16), max_iter=1000000, display=1)
     proc = train(tmp_path, wait=False)
     assert wait_for(lambda: (tmp_path / "snap_log.jsonl").exists() and
                     (tmp_path / "snap_log.jsonl").stat().st_size > 0)
-    for _ in range(10):                 # Ctrl-C, Ctrl-C, ... (Python merges signals that arrive together)
+    for _ in range(20):                 # Ctrl-C, Ctrl-C, ... (Python merges signals that arrive together)
         if proc.poll() is not None:
             break
         proc.send_signal(signal.SIGINT)
-        time.sleep(0.05)
+        time.sleep(0.02)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert err.rstrip().endswith("netdef: interrupted") and "Traceback" not in err

@@ -44,13 +44,15 @@ def _filler_where(layer, blob_name: str):
 
 
 def load(model, phase="TEST", weights=None, device="cpu", dtype=None, *, level=None, stages=None,
-         inputs=None, batch=None, seed=None) -> CaffeNet:
+         inputs=None, batch=None, seed=None, data_workers=None) -> CaffeNet:
     """Compile a Caffe net (path, prototxt text or NetParameter) to a torch module.
 
     weights: a .caffemodel or Caffe HDF5 weights file, copied by layer name.
     inputs/batch: shape overrides as in `netdef shapes --input/--batch`.
+    data_workers: processes that read ahead for each Data/ImageData layer (0: read in
+    this process; None: $NETDEF_DATA_WORKERS, else one per two cores, 1 to 4).
     """
-    options = NetOptions(inputs=dict(inputs or {}), batch=batch)
+    options = NetOptions(inputs=dict(inputs or {}), batch=batch, data_workers=data_workers)
     net = open_net(model, phase=phase, level=level, stages=stages, options=options)
     module = compile_net(net, seed=seed)
     if weights is not None:

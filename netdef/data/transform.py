@@ -59,8 +59,15 @@ class DataTransformer:
             raise DataError(f"give either 1 mean_value or as many as channels ({c}); "
                             f"got {len(self.mean_values)}", field="transform_param.mean_value")
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """(C, H, W) uint8 or float32 -> transformed (C, h, w) float32."""
+    @property
+    def random(self) -> bool:
+        """Whether items draw random numbers (a mirror coin, TRAIN crop offsets)."""
+        return self.mirror or (self.train and self.crop > 0)
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """(C, H, W) uint8 or float32 -> transformed (C, h, w) float32. `rng` (default:
+        the transformer's own) gives this item's draws."""
+        rng = self.rng if rng is None else rng
         c, h, w = x.shape
         out_c, out_h, out_w = self.shape((c, h, w))
         self.check_mean((c, h, w))
@@ -68,8 +75,8 @@ class DataTransformer:
             # Caffe replicates a single mean_value in place at the first multi-channel
             # item, so a later 1-channel item fails the count check, as it does in Caffe.
             self.mean_values = self.mean_values * c
-        flip = self.mirror and bool(self.rng.integers(2))
-        h_off, w_off = self._offsets(h, w)
+        flip = self.mirror and bool(rng.integers(2))
+        h_off, w_off = self._offsets(h, w, rng)
         window = (slice(None), slice(h_off, h_off + out_h), slice(w_off, w_off + out_w))
         out = x[window].astype(np.float32)
         if self.mean is not None:
@@ -79,10 +86,10 @@ class DataTransformer:
         out = out * self.scale
         return np.ascontiguousarray(out[:, :, ::-1] if flip else out)
 
-    def _offsets(self, h: int, w: int) -> tuple[int, int]:
+    def _offsets(self, h: int, w: int, rng: np.random.Generator) -> tuple[int, int]:
         if not self.crop:
             return 0, 0
         if self.train:
-            h_off = int(self.rng.integers(h - self.crop + 1))
-            return h_off, int(self.rng.integers(w - self.crop + 1))
+            h_off = int(rng.integers(h - self.crop + 1))
+            return h_off, int(rng.integers(w - self.crop + 1))
         return (h - self.crop) // 2, (w - self.crop) // 2

@@ -24,6 +24,7 @@ class NetOptions:
     inputs: dict[str, tuple[int, ...]] = field(default_factory=dict)   # --input NAME=N,C,H,W
     batch: int | None = None                          # --batch N: overrides every data layer's batch size
     warn: Callable[[str], None] | None = None         # one-line warnings (data assumptions)
+    data_workers: int | None = None                   # processes reading ahead per data layer (None: default)
 
 
 @dataclass

@@ -1,0 +1,76 @@
+"""Batches of a Data or ImageData layer as a pure function of (seed, batch index).
+
+Caffe's data layers make batch after batch from one cursor and one random
+stream, so the batches depend on which thread made them. Here batch `b` holds
+stream items `b*N .. b*N+N-1` (item `i` is record `i mod size`, Caffe's order
+with its wrap-around), and item `i` draws its crop and mirror from a generator
+seeded with (seed, i). Any process can therefore make any batch, and the
+batches are the same whether 0, 1 or 8 worker processes make them.
+
+This module is NumPy only; netdef/data/pipeline.py runs it in worker processes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from netdef.errors import DataError
+
+
+def fmt(shape) -> str:
+    return "x".join(map(str, shape))
+
+
+@dataclass
+class BatchMaker:
+    """Everything a worker needs to make batch `b`; readers open lazily, per process."""
+
+    open_reader: Callable    # () -> reader with item(i) -> (C,H,W array, label, name)
+    open_transform: Callable  # (train: bool) -> DataTransformer
+    batch: int               # items per batch (N)
+    seed: int                # with the item index, fixes each item's crop and mirror
+
+    def __post_init__(self):
+        self.reader = None
+        self.transforms = {}
+
+    def _transform(self, train: bool):
+        if train not in self.transforms:
+            self.transforms[train] = self.open_transform(train)
+        return self.transforms[train]
+
+    def item_rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, index])
+
+    def make(self, b: int, train: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Batch `b`: data (N, C, h, w) float32 and labels (N,) float32.
+        The first item fixes the batch's shape, as Caffe's load_batch."""
+        if self.reader is None:
+            self.reader = self.open_reader()
+        transform = self._transform(train)
+        data, labels = None, np.empty(self.batch, dtype=np.float32)
+        for j in range(self.batch):
+            index = b * self.batch + j
+            array, label, name = self.reader.item(index)
+            rng = self.item_rng(index) if transform.random else None
+            item = transform(array, rng)
+            if data is None:
+                data = np.empty((self.batch,) + item.shape, dtype=np.float32)
+            elif item.shape != data.shape[1:]:
+                raise DataError(f'item "{name}" gives {fmt(item.shape)} but the batch started '
+                                f"with {fmt(data.shape[1:])}; items of one batch must share a "
+                                "size (use crop_size, resize, or batch_size 1)", field="source")
+            data[j], labels[j] = item, label
+        return data, labels
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+
+    def __getstate__(self):  # a spawned worker opens its own reader
+        state = dict(self.__dict__)
+        state["reader"] = None
+        return state

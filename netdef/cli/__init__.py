@@ -14,6 +14,8 @@ COMMANDS = {
     "upgrade": "upgrade_cmd",
     "test": "test_cmd",
     "time": "time_cmd",
+    "convert-imageset": "convert_imageset_cmd",
+    "compute-mean": "compute_mean_cmd",
 }
 
 

@@ -2,7 +2,7 @@
 
     db.py         LMDB / LevelDB, read-only, in key order (Caffe's cursor)
     datum.py      Datum records -> (C, H, W) arrays (decoded if encoded)
-    image.py      OpenCV-exact decoding (colour / gray / native) and cv::resize
+    image.py      OpenCV decoding (colour / gray / native), cv::resize, cv::imencode
     mean.py       mean files (.binaryproto)
     transform.py  Caffe's DataTransformer: crop, mean, scale, mirror
     lists.py      image lists, HDF5 file lists, window files
@@ -12,4 +12,6 @@
     pipeline.py   worker processes that make batches ahead of the net (torch DataLoader)
     probe.py      the shape rule used when a source is absent
     paths.py      where relative paths are looked up (cwd, then the prototxt's folder)
+    convert.py    Caffe's convert_imageset and compute_image_mean, as library calls
+    dbwrite.py    writing a new LMDB / LevelDB, published under its name only when complete
 """

@@ -15,6 +15,9 @@ from netdef.proto import caffe_pb2
 
 
 def parse(value: bytes, key: bytes | str = b"") -> caffe_pb2.Datum:
+    if not value:
+        raise DataError(f"record {_key(key)} is empty (0 bytes); expected a serialized Datum",
+                        field="source")
     datum = caffe_pb2.Datum()
     try:
         datum.ParseFromString(value)

@@ -48,12 +48,16 @@ class Database:
         check_backend(path, backend)
         self.path, self.backend = path, backend
         opener = _open_lmdb if backend == LMDB else _open_leveldb
-        self._iterate, self._close = opener(path)
+        self._iterate, self._close, self._count = opener(path)
         self._finalizer = weakref.finalize(self, self._close)
 
     def items(self):
         """(key, value) bytes pairs, first to last."""
         return self._iterate()
+
+    def count(self) -> int | None:
+        """How many records (LMDB knows without reading them; LevelDB does not: None)."""
+        return self._count() if self._count else None
 
     def first(self) -> tuple[bytes, bytes]:
         for item in self._iterate():
@@ -131,7 +135,7 @@ def _open_lmdb(path: str):
             del _LMDB_ENVS[real]
             entry[0].close()
 
-    return iterate, close
+    return iterate, close, lambda: entry[0].stat()["entries"]
 
 
 def _open_leveldb(path: str):
@@ -155,7 +159,7 @@ def _open_leveldb(path: str):
         db.close()
         shutil.rmtree(shadow, ignore_errors=True)
 
-    return iterate, close
+    return iterate, close, None
 
 
 def _shadow(path: str) -> str:

@@ -31,6 +31,8 @@ class BatchMaker:
     open_transform: Callable  # (train: bool) -> DataTransformer
     batch: int               # items per batch (N)
     seed: int                # with the item index, fixes each item's crop and mirror
+    kind: str = "item"       # what messages call an item: "record" (Data), "image" (ImageData)
+    source: str = ""         # the layer's source, as written, for messages
 
     def __post_init__(self):
         self.reader = None
@@ -52,10 +54,12 @@ class BatchMaker:
         transform = self._transform(train)
         data, labels = None, np.empty(self.batch, dtype=np.float32)
         for j in range(self.batch):
-            index = b * self.batch + j
-            array, label, name = self.reader.item(index)
-            rng = self.item_rng(index) if transform.random else None
-            item = transform(array, rng)
+            index, name = b * self.batch + j, None
+            try:
+                array, label, name = self.reader.item(index)
+                item = transform(array, self.item_rng(index) if transform.random else None)
+            except DataError as err:
+                raise self._in_source(err, name) from None
             if data is None:
                 data = np.empty((self.batch,) + item.shape, dtype=np.float32)
             elif item.shape != data.shape[1:]:
@@ -64,6 +68,12 @@ class BatchMaker:
                                 "size (use crop_size, resize, or batch_size 1)", field="source")
             data[j], labels[j] = item, label
         return data, labels
+
+    def _in_source(self, err: DataError, name: str | None) -> DataError:
+        """Say which record (or image) of which source the problem is in."""
+        if name and f'"{name}"' not in err.message:
+            return DataError(f'{self.kind} "{name}" of "{self.source}": {err.message}', field=err.field)
+        return DataError(f'{err.message} (source "{self.source}")', field=err.field)
 
     def close(self) -> None:
         if self.reader is not None:

@@ -28,15 +28,17 @@ def atoi(text: str) -> int:
     return sign * int(text[i:j]) if j > i else 0
 
 
-def parse_image_list(text: str) -> list[tuple[str, int]]:
+def parse_image_list(text: str, keep_empty: bool = False) -> list[tuple[str, int]]:
     """ImageData lines `path label`: the label follows the LAST space, so paths may
-    contain spaces. A line without a space is, as in Caffe, both path and label."""
+    contain spaces. A line without a space is, as in Caffe, both path and label.
+    An empty line is an error, or with `keep_empty` the entry ("", 0), which is
+    what convert_imageset makes of it (an image that fails to load)."""
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # std::getline yields no line after a final newline
     entries = []
     for number, line in enumerate(lines, 1):
-        if not line.strip():
+        if not line.strip() and not keep_empty:
             raise DataError(f"line {number} of the image list is empty", field="source")
         pos = line.rfind(" ")
         entries.append((line[:pos] if pos >= 0 else line, atoi(line[pos + 1:])))

@@ -33,6 +33,7 @@ class DataTransformer:
         self.mirror = bool(param.mirror)
         self.train = phase == TRAIN
         self.mean = mean                                   # (C, H, W) float32 or None
+        self.mean_file = param.mean_file                   # its name, for messages
         self.mean_values = [np.float32(v) for v in param.mean_value]
         self.rng = rng if rng is not None else np.random.default_rng()
 
@@ -52,8 +53,9 @@ class DataTransformer:
         """The mean must fit the item before cropping (Caffe checks this per item)."""
         c = chw[0]
         if self.mean is not None and tuple(self.mean.shape) != tuple(chw):
-            raise DataError(f"mean_file is {'x'.join(map(str, self.mean.shape))} but the item is "
-                            f"{'x'.join(map(str, chw))}; the mean must match the uncropped item",
+            what = f'mean_file "{self.mean_file}"' if self.mean_file else "mean_file"
+            raise DataError(f"{what} is {_fmt(self.mean.shape)} but the item is "
+                            f"{_fmt(chw)}; the mean must match the uncropped item",
                             field="transform_param.mean_file")
         if self.mean_values and len(self.mean_values) not in (1, c):
             raise DataError(f"give either 1 mean_value or as many as channels ({c}); "
@@ -93,3 +95,7 @@ class DataTransformer:
             h_off = int(rng.integers(h - self.crop + 1))
             return h_off, int(rng.integers(w - self.crop + 1))
         return (h - self.crop) // 2, (w - self.crop) // 2
+
+
+def _fmt(shape) -> str:
+    return "x".join(map(str, shape))

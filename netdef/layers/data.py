@@ -175,7 +175,7 @@ class Data(_Source):
             return data_and_label(layer, batch, None)
         base = layer.net.options.base_dir
         item = item_from_source(
-            layer, lambda: transformed(layer, first_datum_shape(layer)),
+            layer, lambda: first_datum_item(layer),
             lambda: guess(layer.lp.transform_param, base, source=p.source, by_name=True), batch)
         return data_and_label(layer, batch, item)
 
@@ -184,8 +184,9 @@ class Data(_Source):
         return _transform_summary(layer, layer.param.batch_size, backend)
 
 
-def first_datum_shape(layer) -> tuple[int, int, int]:
-    """(C, H, W) of the first record of a Data layer's database."""
+def first_datum_item(layer) -> tuple[int, int, int]:
+    """The item shape the first record of a Data layer's database gives after
+    transform_param; a problem with it names the record and the database."""
     from netdef.data import datum, image
     from netdef.data.db import Database
     from netdef.data.sources import find
@@ -194,9 +195,15 @@ def first_datum_shape(layer) -> tuple[int, int, int]:
     path = find(p.source, layer.net.options.base_dir, "source")
     with Database(path, "LMDB" if p.backend == p.LMDB else "LEVELDB") as db:
         key, value = db.first()
-    record = datum.parse(value, key)
-    mode = datum.decode_mode(layer.lp.transform_param) if record.encoded else image.NATIVE
-    return datum.shape(record, mode, key)
+    try:
+        record = datum.parse(value, key)
+        mode = datum.decode_mode(layer.lp.transform_param) if record.encoded else image.NATIVE
+        return transformed(layer, datum.shape(record, mode, key))
+    except DataError as err:
+        name = key.decode("utf-8", "replace")
+        if f'"{name}"' in err.message:
+            raise DataError(f'{err.message} (source "{p.source}")', field=err.field) from None
+        raise DataError(f'record "{name}" of "{p.source}": {err.message}', field=err.field) from None
 
 
 @register

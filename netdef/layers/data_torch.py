@@ -50,10 +50,10 @@ class _Source(CaffeLayer):
         return torch.from_numpy(np.ascontiguousarray(array)).to(
             device=self._anchor.device, dtype=self._anchor.dtype)
 
-    def _fail(self, err: DataError) -> BackendError:
+    def _fail(self, err: DataError) -> DataError:
         wanted = ", ".join(f"{t}={fmt_shape(s)}" for t, s in zip(self.tops, self.top_shapes))
         layer = self.layer
-        return BackendError(f"{err.message} (or feed {wanted} to forward())").in_layer(
+        return DataError(f"{err.message} (or feed {wanted} to forward())").in_layer(
             layer.name, layer.type, layer.where_field(err.field) if err.field else layer.where)
 
 
@@ -72,7 +72,8 @@ class _Transformed(_Source):
 
         t = self.layer.lp.transform_param
         mean = find(t.mean_file, self.base_dir, "mean_file", "mean_file") if t.mean_file else None
-        return BatchMaker(self._reader_factory(), partial(_open_transform, t, mean), self.batch, self.seed)
+        return BatchMaker(self._reader_factory(), partial(_open_transform, t, mean), self.batch, self.seed,
+                          "record" if isinstance(self, Data) else "image", self.layer.param.source)
 
     def forward(self):
         from netdef.data.pipeline import Prefetcher

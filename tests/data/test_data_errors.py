@@ -45,9 +45,11 @@ ERRORS = [  # (type, params, extra net text before, message, line of the offendi
     ("Data", [D.format("batch_size: 1"), 'transform_param { mean_file: "m" mean_value: 1 }'], "",
      "cannot specify mean_file and mean_value at the same time", 7),
     ("Data", [D.format("batch_size: 1"), "transform_param { crop_size: 32 }"], "",
-     r"crop_size 32 is larger than the item's height 30 \(item is 3x30x40\); Caffe crops without padding", 7),
+     r'record "k" of ".*/lmdb": crop_size 32 is larger than the item\'s height 30 \(item is 3x30x40\); '
+     "Caffe crops without padding", 7),
     ("Data", [D.format("batch_size: 1"), 'transform_param { mean_file: "{mean}" }'], "",
-     "mean_file is 3x36x36 but the item is 3x30x40; the mean must match the uncropped item", 7),
+     r'record "k" of ".*/lmdb": mean_file ".*/mean_a.binaryproto" is 3x36x36 but the item is 3x30x40; '
+     "the mean must match the uncropped item", 7),
     ("Data", [D.format("batch_size: 1"), "transform_param { mean_value: 1 mean_value: 2 }"], "",
      r"give either 1 mean_value or as many as channels \(3\); got 2", 7),
     ("Data", ['data_param { source: "{lmdb}" batch_size: 1 }'], "",
@@ -120,3 +122,72 @@ def test_counts_of_tops_follow_caffe():
     for type_, tops in (("ImageData", ("data",)), ("MemoryData", ("a", "b", "c")), ("Data", ("a", "b", "c"))):
         with pytest.raises(NetdefError, match="top blob"):
             netdef.open_net(layer(type_, [], tops=tops))
+
+
+# -- bad data: each message names the record (or image), the source, the layer, and
+#    what was expected; found while shapes are inferred (first record) or at the
+#    forward that reads the bad record --------------------------------------------
+def _encoded(data: bytes) -> bytes:
+    from netdef.proto import caffe_pb2
+
+    return caffe_pb2.Datum(data=data, label=1, encoded=True).SerializeToString()
+
+
+BAD_RECORDS = [  # (bad record value, transform_param, message)
+    (b"", "", r'record "bad" is empty \(0 bytes\); expected a serialized Datum \(source ".*/lmdb"\)'),
+    (_encoded(b"\x89PNG\r\n\x1a\n truncated"), "",
+     r'could not decode image in record "bad": not an image OpenCV can read \(18 bytes, starting '
+     r"b'\\x89PNG.*'\); expected an image file such as JPEG or PNG \(source \".*/lmdb\"\)"),
+    ("small", "crop_size: 4",
+     r'record "bad" of ".*/lmdb": crop_size 4 is larger than the item\'s height 3 \(item is 3x3x5\)'),
+    ("small", 'mean_file: "{mean}"',
+     r'record "bad" of ".*/lmdb": mean_file ".*/m.binaryproto" is 3x4x5 but the item is 3x3x5; the mean must '
+     "match the uncropped item"),
+]
+
+
+@pytest.fixture
+def mean_file(tmp_path):
+    from netdef.io.blobproto import write_binaryproto
+
+    return str(write_binaryproto(tmp_path / "m.binaryproto", np.zeros((1, 3, 4, 5), np.float32)))
+
+
+@pytest.mark.parametrize("bad,transform,message", BAD_RECORDS, ids=["empty", "corrupt", "crop", "mean"])
+@pytest.mark.parametrize("where", ["first", "later"])
+def test_bad_records(make_db, datum_bytes, mean_file, bad, transform, message, where):
+    """`first`: the shapes pass reads it (ShapeError); `later`: the forward that reaches it (DataError)."""
+    from netdef.errors import DataError, ShapeError
+
+    bad = datum_bytes((3, 3, 5)) if bad == "small" else bad
+    good = [(b"a%d" % i, datum_bytes((3, 4, 5))) for i in range(2)] if where == "later" else []
+    path = make_db("LMDB", good + [(b"bad", bad)], "lmdb")
+    text = layer("Data", [f'data_param {{ source: "{path}" batch_size: 2 backend: LMDB }}',
+                          "transform_param { " + transform.replace("{mean}", mean_file) + " }"])
+    with pytest.raises(NetdefError) as info:
+        net = netdef.load(text)
+        net()
+        net()
+    assert isinstance(info.value, ShapeError if where == "first" else DataError)
+    assert re.search(message, str(info.value)), str(info.value)
+    assert str(info.value).startswith('<string>:') and 'layer "d" (Data)' in str(info.value)
+
+
+def test_unreadable_image_in_an_image_list(tmp_path):
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "ok.png"), np.zeros((4, 4, 3), np.uint8))
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    (tmp_path / "list.txt").write_text("ok.png 0\nbad.png 1\n")
+    net = netdef.load(layer("ImageData", [f'image_data_param {{ source: "{tmp_path}/list.txt" '
+                                          f'root_folder: "{tmp_path}/" batch_size: 2 }}']))
+    with pytest.raises(NetdefError, match=r'layer "d" \(ImageData\): could not decode image ".*/bad.png": not an '
+                                          r'image OpenCV can read .* \(source ".*list.txt"\)'):
+        net()
+
+
+def test_missing_source_at_forward(tmp_path):
+    net = netdef.load(layer("Data", [f'data_param {{ source: "{tmp_path}/gone" batch_size: 2 backend: LMDB }}',
+                                     "transform_param { crop_size: 4 }"]))
+    with pytest.raises(NetdefError, match=r'layer "d" \(Data\): source ".*/gone" not found \(looked in .*\)'):
+        net()

@@ -82,7 +82,7 @@ def test_worker_errors_are_the_same_data_error(make_db, datum_bytes, workers):
     assert net()["label"].tolist() == [0, 1] and net()["label"].tolist() == [2, 3]
     with pytest.raises(NetdefError, match=r'layer "d" \(Data\): record "004" is not a Caffe Datum') as err:
         net()
-    assert type(err.value).__name__ == "BackendError"
+    assert type(err.value).__name__ == "DataError"
 
 
 def test_items_by_index_equal_caffe_cursor(make_db, datum_bytes):

@@ -1,8 +1,7 @@
 """The DataTransformer against every batch Caffe produced (caffe-reference/data/transforms).
 
-TEST-phase variants must match bit for bit; those that decode JPEG are compared
-with a tolerance of 2 levels, since Caffe decoded with OpenCV's libjpeg-turbo and
-netdef decodes with Pillow's (here they happen to agree exactly too). TRAIN crops
+TEST-phase variants must match bit for bit, JPEG ones included: netdef decodes
+with OpenCV's libjpeg-turbo, as Caffe did. TRAIN crops
 and mirrors are random: each Caffe item must be one of the crops/mirrors netdef can
 produce, and exactly the one found for it when given the same offsets.
 """
@@ -21,7 +20,6 @@ from netdef.data.transform import DataTransformer
 from netdef.errors import DataError
 from netdef.proto import caffe_pb2
 
-JPEG_VARIANTS = {"c_identity", "imagedata_color", "imagedata_gray"}  # decode .jpg data
 
 
 class Scripted:
@@ -84,10 +82,7 @@ def test_test_phase_outputs_match_caffe(ref_data, name):
             out = transform(records[index])
             want = stored[f"data_{i}"][j]
             assert out.dtype == np.float32 and out.shape == want.shape
-            if name in JPEG_VARIANTS:
-                np.testing.assert_allclose(out, want, atol=2 * abs(float(lp.transform_param.scale)))
-            else:
-                assert np.array_equal(out, want), f"batch {i} item {j}"
+            assert np.array_equal(out, want), f"batch {i} item {j}"
 
 
 @pytest.mark.parametrize("name,phase", [("train_a_crop32_mirror", "TRAIN"), ("test_a_crop32_mirror", "TEST")])

@@ -39,7 +39,7 @@ def test_same_seed_same_batches_for_any_worker_count(ref_data, monkeypatch, work
     ahead = batches(TRAIN_NET, 5, phase="TRAIN", data_workers=workers)
     for (d0, l0), (d1, l1) in zip(here, ahead):
         assert torch.equal(d0, d1) and torch.equal(l0, l1)
-    labels = torch.cat([l for _, l in here]).tolist()
+    labels = torch.cat([labels for _, labels in here]).tolist()
     assert labels[:13] == labels[12:]  # 12 records: item i + 12 is record i again
 
 

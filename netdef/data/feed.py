@@ -46,9 +46,10 @@ class BatchMaker:
     def item_rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, index])
 
-    def make(self, b: int, train: bool) -> tuple[np.ndarray, np.ndarray]:
+    def make(self, b: int, train: bool, alloc=np.empty) -> tuple[np.ndarray, np.ndarray]:
         """Batch `b`: data (N, C, h, w) float32 and labels (N,) float32.
-        The first item fixes the batch's shape, as Caffe's load_batch."""
+        The first item fixes the batch's shape, as Caffe's load_batch.
+        `alloc(shape, dtype)` makes the data array (a worker's shared memory)."""
         if self.reader is None:
             self.reader = self.open_reader()
         transform = self._transform(train)
@@ -57,16 +58,17 @@ class BatchMaker:
             index, name = b * self.batch + j, None
             try:
                 array, label, name = self.reader.item(index)
-                item = transform(array, self.item_rng(index) if transform.random else None)
+                shape = transform.shape(array.shape)
+                if data is None:
+                    data = alloc((self.batch,) + shape, dtype=np.float32)
+                elif shape != data.shape[1:]:
+                    raise DataError(f'item "{name}" gives {fmt(shape)} but the batch started '
+                                    f"with {fmt(data.shape[1:])}; items of one batch must share a "
+                                    "size (use crop_size, resize, or batch_size 1)", field="source")
+                transform(array, self.item_rng(index) if transform.random else None, out=data[j])
             except DataError as err:
                 raise self._in_source(err, name) from None
-            if data is None:
-                data = np.empty((self.batch,) + item.shape, dtype=np.float32)
-            elif item.shape != data.shape[1:]:
-                raise DataError(f'item "{name}" gives {fmt(item.shape)} but the batch started '
-                                f"with {fmt(data.shape[1:])}; items of one batch must share a "
-                                "size (use crop_size, resize, or batch_size 1)", field="source")
-            data[j], labels[j] = item, label
+            labels[j] = label
         return data, labels
 
     def _in_source(self, err: DataError, name: str | None) -> DataError:

@@ -20,10 +20,9 @@ def run(args) -> int:
     import torch
 
     from netdef.backend import compile_net
+    from netdef.backend.cpu import reuse_freed_memory
     from netdef.backend.evaluate import run_test, zero_inputs
     from netdef.io.weights import load_weights
-
-    from netdef.backend.cpu import reuse_freed_memory
 
     reuse_freed_memory()
     device = pick_device(args.gpu)

@@ -19,10 +19,9 @@ def add_arguments(ap) -> None:
 
 def run(args) -> int:
     from netdef.backend import compile_net
+    from netdef.backend.cpu import reuse_freed_memory
     from netdef.backend.evaluate import zero_inputs
     from netdef.backend.timing import benchmark
-
-    from netdef.backend.cpu import reuse_freed_memory
 
     reuse_freed_memory()
     device = pick_device(args.gpu)

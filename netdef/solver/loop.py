@@ -1,0 +1,208 @@
+"""Solver::Step and Solver::Solve, and the snapshot/restore steps they call."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from netdef.solver import nets as netlib
+from netdef.solver.log import g
+from netdef.solver.snapshot import (
+    find_learned_net,
+    read_solverstate,
+    snapshot_filename,
+    write_solverstate,
+    write_solverstate_hdf5,
+)
+from netdef.solver.update import check_history
+
+f32 = np.float32
+_HDF5 = 0   # SolverParameter.SnapshotFormat.HDF5
+
+
+class _Progress:
+    """Caffe's smoothed loss (UpdateSmoothedLoss) and the display timer of one Step()."""
+
+    def __init__(self, solver, start_iter: int):
+        self.start_iter = start_iter
+        self.losses: list = []
+        self.smoothed = f32(0)
+        self.timer = time.perf_counter()
+        self.iters_last = solver.iter
+        self.tick = self.timer                  # end of the previous iteration (progress bar)
+        self.images_per_s: float | None = None
+
+    def advance_bar(self, solver) -> None:
+        now = time.perf_counter()
+        rate = solver.batch_size * solver.param.iter_size / max(now - self.tick, 1e-9)
+        # A smoothed images/s: the bar should not flicker with every iteration.
+        self.images_per_s = rate if self.images_per_s is None else 0.9 * self.images_per_s + 0.1 * rate
+        self.tick = now
+        solver.log.advance(solver.iter, float(self.smoothed), self.images_per_s)
+
+    def add(self, solver, loss) -> None:
+        average = solver.param.average_loss
+        if len(self.losses) < average:
+            self.losses.append(f32(loss))
+            size = len(self.losses)
+            self.smoothed = f32((self.smoothed * f32(size - 1) + f32(loss)) / f32(size))
+        else:
+            idx = (solver.iter - self.start_iter) % average
+            self.smoothed = f32(self.smoothed + (f32(loss) - self.losses[idx]) / f32(average))
+            self.losses[idx] = f32(loss)
+
+
+def _should_test(solver) -> bool:
+    p = solver.param
+    return bool(p.test_interval and solver.iter % p.test_interval == 0
+                and (solver.iter > 0 or p.test_initialization))
+
+
+def run_steps(solver, iters: int, progress: _Progress | None = None) -> _Progress:
+    p = solver.param
+    stop_iter = solver.iter + iters
+    progress = progress or _Progress(solver, solver.iter)
+    solver.open_log()
+    solver.log.start_progress(p.max_iter, solver.iter)
+    while solver.iter < stop_iter:
+        solver.clear_diffs()
+        if _should_test(solver):
+            if solver.rank == 0:
+                solver.test_all()
+            if solver.requested_early_exit:
+                break
+        for cb in solver.on_start:
+            cb(solver)
+        display = bool(p.display and solver.iter % p.display == 0)
+        loss, out = _accumulate(solver, display)
+        progress.add(solver, loss)
+        if display:
+            _display(solver, progress, out)
+        solver.gradients_ready()
+        solver.apply_update()
+        progress.advance_bar(solver)
+        request = solver.requested_action()
+        if (p.snapshot and solver.iter % p.snapshot == 0 and solver.rank == 0) or request == "snapshot":
+            solver.snapshot()
+        if request == "stop":
+            solver.requested_early_exit = True
+            break
+    return progress
+
+
+def _accumulate(solver, display: bool):
+    """iter_size forward/backward passes; the loss summed in float and divided."""
+    from netdef.solver.debug import DebugInfo
+
+    p = solver.param
+    loss, out = f32(0), None
+    with DebugInfo(solver, enabled=display and p.debug_info):
+        for _ in range(p.iter_size):
+            value, out = solver.forward_backward()
+            loss = f32(loss + value)
+    loss = f32(loss / f32(p.iter_size))
+    solver.check_finite(loss)
+    return loss, out
+
+
+def _display(solver, progress: _Progress, out) -> None:
+    p = solver.param
+    now = time.perf_counter()
+    lapse = now - progress.timer
+    done = solver.iter - progress.iters_last
+    per_s = done / lapse if lapse > 0 else 0.0
+    images = solver.batch_size * p.iter_size * done / lapse if lapse > 0 and done else None
+    solver._info("solver.cpp:239", f"Iteration {solver.iter} ({g(per_s)} iter/s, {g(lapse)}s/{p.display} iters), "
+                                   f"loss = {g(progress.smoothed)}")
+    progress.timer, progress.iters_last = now, solver.iter
+    weights = netlib.loss_weights(solver.net)
+    index, outputs = 0, {}
+    for name in netlib.sorted_outputs(solver.net):
+        values = out[name].detach().reshape(-1).to("cpu", torch.float32).numpy()
+        weight = f32(weights.get(name, 0.0))
+        for v in values:
+            extra = f" (* {g(weight)} = {g(f32(weight * v))} loss)" if weight else ""
+            solver._info("solver.cpp:258", f"    Train net output #{index}: {name} = {g(v)}{extra}")
+            index += 1
+        outputs[name] = float(values[0]) if values.size == 1 else values.tolist()
+    if solver.rank == 0:
+        rate = _peek_rate(solver)
+        solver.log.row(kind="train", iter=solver.iter, seconds=round(now - solver.started, 6), lr=rate,
+                       loss=float(progress.smoothed), outputs=outputs,
+                       images_per_s=None if images is None else round(images, 3))
+
+
+def _peek_rate(solver) -> float:
+    """This iteration's rate without advancing the policy's state."""
+    from netdef.solver.policies import learning_rate
+
+    return learning_rate(solver.param, solver.iter, solver.current_step)[0]
+
+
+def run_solve(solver, resume_file=None) -> None:
+    p = solver.param
+    solver._info("solver.cpp:289", f"Solving {solver.net.net.name}")
+    solver._info("solver.cpp:290", f"Learning Rate Policy: {p.lr_policy}")
+    solver.requested_early_exit = False
+    if resume_file is not None:
+        solver._info("solver.cpp:292", f"Restoring previous solver status from {resume_file}")
+        solver.restore(resume_file)
+    start = solver.iter
+    progress = _Progress(solver, start)
+    try:
+        run_steps(solver, p.max_iter - solver.iter, progress)
+        if p.snapshot_after_train and (not p.snapshot or solver.iter % p.snapshot != 0):
+            solver.snapshot()
+        if solver.requested_early_exit:
+            solver._info("solver.cpp:313", "Optimization stopped early.")
+            return
+        if p.display and solver.iter % p.display == 0:
+            with torch.no_grad():
+                out = solver.net()
+            loss = f32(out.loss.item())
+            solver.check_finite(loss)
+            progress.add(solver, loss)
+            solver._info("solver.cpp:327", f"Iteration {solver.iter}, loss = {g(progress.smoothed)}")
+        if p.test_interval and solver.iter % p.test_interval == 0:
+            solver.test_all()
+        solver._info("solver.cpp:332", "Optimization Done.")
+    finally:
+        solver.log.stop_progress()
+
+
+# -- snapshots ------------------------------------------------------------------------
+def write_snapshot(solver) -> str:
+    """Solver::Snapshot: the weights, then the solver state naming them."""
+    from netdef.io.weights import save_weights
+
+    p = solver.param
+    hdf5 = p.snapshot_format == _HDF5
+    model = snapshot_filename(solver.prefix, solver.iter, ".caffemodel.h5" if hdf5 else ".caffemodel")
+    kind = "HDF5 file" if hdf5 else "binary proto file"
+    solver._info("solver.cpp:464", f"Snapshotting to {kind} {model}")
+    save_weights(solver.net, model, format="hdf5" if hdf5 else "caffemodel", diff=p.snapshot_diff)
+    state = snapshot_filename(solver.prefix, solver.iter, ".solverstate.h5" if hdf5 else ".solverstate")
+    solver._info("sgd_solver.cpp:284", f"Snapshotting solver state to {kind} {state}")
+    history = [h.detach().to("cpu", torch.float32).numpy() for h in solver.rule.history]
+    write = write_solverstate_hdf5 if hdf5 else write_solverstate
+    write(state, solver.iter, model, solver.current_step, history)
+    return model
+
+
+def restore_state(solver, path) -> None:
+    """SGDSolver::RestoreSolverState*: iter, weights (learned_net), current_step, history."""
+    from netdef.io.weights import load_weights
+
+    state = read_solverstate(path)
+    check_history(solver.rule.history, state.history, str(path))
+    if state.learned_net:
+        model = find_learned_net(state)
+        load_weights(solver.net, model)
+    solver.iter = state.iter
+    solver.current_step = state.current_step
+    solver._info("sgd_solver.cpp:318", f"{solver.rule.type}Solver: restoring history")
+    with torch.no_grad():
+        for h, a in zip(solver.rule.history, state.history):
+            h.copy_(torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).reshape(h.shape))
+    solver.restored_from = str(path)

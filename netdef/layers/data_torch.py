@@ -96,6 +96,12 @@ class _Transformed(_Source):
             self.feed.close()
 
 
+def data_wait_seconds(module: torch.nn.Module) -> float:
+    """Seconds the forward passes of `module` have spent waiting for Data/ImageData
+    batches so far (reading them, without workers; receiving them, with)."""
+    return sum(m.feed.wait_s for m in module.modules() if isinstance(m, _Transformed) and m.feed is not None)
+
+
 def _open_transform(param, mean_path, train: bool):
     from netdef.data.mean import read_mean
     from netdef.data.transform import TRAIN, DataTransformer

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from netdef.backend.fillers import fill
+from netdef.layers.fillers_torch import fill
 from netdef.errors import NetdefError
 from netdef.backend.net import BlobDict, CaffeNet  # noqa: F401
 from netdef.frontend import open_net
@@ -20,17 +20,15 @@ def compile_net(net, shapes=None, *, seed: int | None = None) -> CaffeNet:
 
 
 def init_params(module: CaffeNet, seed: int | None = None) -> None:
-    """Run every blob's filler in Caffe's layer order (blobs shared later are skipped)."""
+    """Run every blob's filler in Caffe's layer order; a shared blob keeps its owner's values."""
     gen = torch.Generator()
     gen.manual_seed(seed if seed is not None and seed >= 0 else torch.initial_seed())
-    seen = set()
     for ls in module.shapes.layers:
         layer = ls.layer
         tensors = module.layer_module(layer.name).caffe_blobs()
-        for blob, tensor in zip(ls.blobs, tensors):
-            if id(tensor) in seen:
+        for blob, tensor, shared in zip(ls.blobs, tensors, ls.shared):
+            if shared:
                 continue
-            seen.add(id(tensor))
             try:
                 fill(tensor.data, blob.filler, gen)
             except NetdefError as err:

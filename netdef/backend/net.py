@@ -55,12 +55,11 @@ class CaffeNet(nn.Module):
         self.shapes = shapes
         self.layer_keys: dict[str, str] = {}  # Caffe layer name -> module attribute
         self._steps: list[_Step] = []
-        owners: dict[str, nn.Module] = {}
         for ls in shapes.layers:
-            self._add_layer(ls, owners)
-        self.train(net.state.phase == 0)
+            self._add_layer(ls)
+        self.train(net.training)
 
-    def _add_layer(self, ls: LayerShapes, owners: dict) -> None:
+    def _add_layer(self, ls: LayerShapes) -> None:
         layer = ls.layer
         try:
             module = implementation(layer)(layer, ls)
@@ -69,7 +68,7 @@ class CaffeNet(nn.Module):
         key = self._key_for(layer.name)
         self.add_module(key, module)
         self.layer_keys[layer.name] = key
-        self._share(layer, module, owners)
+        self._share(ls, module)
         self._steps.append(_Step(key, layer.bottoms, layer.tops, layer.propagate_down,
                                  layer.loss_weights, not layer.bottoms))
 
@@ -80,20 +79,12 @@ class CaffeNet(nn.Module):
             key += "_"
         return key
 
-    def _share(self, layer: Layer, module: nn.Module, owners: dict) -> None:
-        """`param { name: }`: later layers use the first layer's tensor itself."""
-        for spec, blob_name in zip(layer.lp.param, getattr(module, "blob_names", [])):
-            if not spec.name:
-                continue
-            if spec.name not in owners:
-                owners[spec.name] = getattr(module, blob_name)
-                continue
-            shared = owners[spec.name]
-            if shared.shape != getattr(module, blob_name).shape:
-                raise BackendError(f'sharing "{spec.name}" between blobs of different shapes '
-                                   "(share_mode: PERMISSIVE) is not supported by the torch backend"
-                                   ).in_layer(layer.name, layer.type, layer.where)
-            setattr(module, blob_name, shared)
+    def _share(self, ls: LayerShapes, module: nn.Module) -> None:
+        """`param { name: }`: the blobs the shapes pass found shared use their owner's tensor."""
+        for blob_name, share in zip(module.blob_names, ls.shares):
+            if share is not None:
+                owner = self._modules[self._steps[share.owner_layer].key]
+                module.share_blob(blob_name, owner, owner.blob_names[share.owner_blob])
 
     # -- access in Caffe's terms -----------------------------------------------
     def layer_module(self, name: str) -> nn.Module:

@@ -15,12 +15,12 @@ COMMANDS = {
     "upgrade": "upgrade_cmd",
     "test": "test_cmd",
     "time": "time_cmd",
-    "convert-imageset": "convert_imageset_cmd",
-    "compute-mean": "compute_mean_cmd",
-    "train": "train_cmd",
-    "schedule": "schedule_cmd",
     "parse-log": "parse_log_cmd",
     "plot": "plot_cmd",
+    "train": "train_cmd",
+    "schedule": "schedule_cmd",
+    "convert-imageset": "convert_imageset_cmd",
+    "compute-mean": "compute_mean_cmd",
 }
 
 

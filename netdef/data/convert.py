@@ -59,10 +59,10 @@ def convert_imageset(root: str, listfile: str, db: str, *, resize_height: int = 
     unknown encoding, an existing `db`, or a --check-size mismatch."""
     log = log or (lambda message: None)
     warn = warn or (lambda message: _stderr(f"netdef: warning: {message}"))
+    root, listfile, db = os.fspath(root), os.fspath(listfile), os.fspath(db)
     dbwrite.check_new(db)
-    entries = lists.parse_image_list(lists._read(listfile, "image list"), keep_empty=True)
-    if not entries:
-        raise DataError(f'image list "{listfile}" is empty: there is nothing to convert', field="source")
+    entries = [(line, path, label) for line, (path, label) in
+               enumerate(lists.read_image_list(listfile, keep_empty=True), 1)]
     if shuffle:
         log("Shuffling data")
         entries = [entries[i] for i in np.random.default_rng(seed).permutation(len(entries))]
@@ -73,21 +73,22 @@ def convert_imageset(root: str, listfile: str, db: str, *, resize_height: int = 
     if encoding and not image.can_encode(encoding):
         raise DataError(f'OpenCV cannot encode images as ".{encoding}"; use jpg or png', field="encode_type")
     size = (max(0, resize_height), max(0, resize_width))
-    result = ConvertResult(db=os.fspath(db))
-    with dbwrite.new_database(db, backend, warn) as txn, _bar(len(entries), progress, "images", log) as bar:
-        for index, (path, label) in enumerate(entries):
+    result = ConvertResult(db=db)
+    with dbwrite.new_database(db, backend, warn) as txn, _Progress(len(entries), progress, "images", log) as bar:
+        for index, (line, path, label) in enumerate(entries):  # index: the key's number, after a shuffle
             enc = encoding or (_guess_encoding(path, warn) if encoded else "")
-            datum = read_image_to_datum(root + path, label, size, not gray, enc)
-            bar.update(1)
-            if datum is None:
-                warn(f'could not open or find file "{root + path}" (line {index + 1} of {listfile}); skipped')
+            try:
+                datum, shape = read_image_to_datum(root + path, label, size, not gray, enc)
+            except Unreadable as err:
+                warn(f"{err.message} (line {line} of {listfile}); skipped")
                 result.skipped.append((index, path))
                 continue
-            shape = _datum_size(datum)
+            finally:
+                bar.update(1)
             if result.shape is None:
                 result.shape = shape
             elif check_size and shape != result.shape:
-                raise DataError(f'"{root + path}" (line {index + 1}) gives a {_fmt(shape)} record but the first '
+                raise DataError(f'"{root + path}" (line {line}) gives a {_fmt(shape)} record but the first '
                                 f"was {_fmt(result.shape)}; --check-size wants one size for all (resize with "
                                 "--resize-height and --resize-width)", field="check_size")
             txn.put(_key(index, path), datum.SerializeToString())
@@ -99,24 +100,30 @@ def convert_imageset(root: str, listfile: str, db: str, *, resize_height: int = 
     return result
 
 
+class Unreadable(DataError):
+    """An image file that cannot be read or decoded: convert_imageset skips it, as Caffe."""
+
+
 def read_image_to_datum(filename: str, label: int, size: tuple[int, int], is_color: bool,
-                        encoding: str) -> caffe_pb2.Datum | None:
-    """Caffe's ReadImageToDatum; None when the file cannot be read or decoded."""
+                        encoding: str) -> tuple[caffe_pb2.Datum, tuple[int, int, int]]:
+    """Caffe's ReadImageToDatum: the Datum, and the (C, H, W) of the image it holds
+    (as decoded with the tool's colour/gray flag). Raises Unreadable."""
     try:
-        data = image.read_bytes(filename)
+        data = image.read_bytes(filename, f'"{filename}"')
         img = image.decode(data, image.COLOR if is_color else image.GRAY, f'"{filename}"')
-    except DataError:
-        return None
+    except DataError as err:
+        raise Unreadable(err.message) from None
     height, width = size
     if height > 0 and width > 0:
         img = image.resize(img, height, width)
+    shape = (img.shape[2], img.shape[0], img.shape[1])
     if not encoding:  # raw: planar C x H x W bytes, every field set (encoded=false on the wire)
-        c, h, w = img.shape[2], img.shape[0], img.shape[1]
-        return caffe_pb2.Datum(channels=c, height=h, width=w, data=img.transpose(2, 0, 1).tobytes(),
-                               label=label, encoded=False)
+        return caffe_pb2.Datum(channels=shape[0], height=shape[1], width=shape[2],
+                               data=img.transpose(2, 0, 1).tobytes(), label=label, encoded=False), shape
     # The file itself when nothing would change it (no resize requested, matching extension).
     verbatim = (img.shape[2] == 3) == is_color and not height and not width and _match_ext(filename, encoding)
-    return caffe_pb2.Datum(data=data if verbatim else image.encode(img, encoding), label=label, encoded=True)
+    data = data if verbatim else image.encode(img, encoding)
+    return caffe_pb2.Datum(data=data, label=label, encoded=True), shape
 
 
 def _match_ext(filename: str, encoding: str) -> bool:
@@ -137,17 +144,11 @@ def _key(index: int, path: str) -> bytes:
     return f"{index:08d}_{path}".encode("utf-8", "surrogateescape")
 
 
-def _datum_size(datum: caffe_pb2.Datum) -> tuple[int, int, int]:
-    if datum.encoded:
-        return image.peek_shape(datum.data, image.NATIVE)
-    return datum.channels, datum.height, datum.width
-
-
 def _fmt(shape) -> str:
     return "x".join(map(str, shape))
 
 
-class _bar:
+class _Progress:
     """A tqdm progress bar on stderr (or nothing), with a write() that keeps it intact."""
 
     def __init__(self, total: int | None, enabled: bool, unit: str, log=None):
@@ -186,11 +187,11 @@ def compute_mean(db: str, out: str | None = None, *, backend: str = "lmdb", prog
     from netdef.io.blobproto import write_binaryproto
 
     log = log or (lambda message: None)
-    backend = dbwrite.backend_name(backend)
+    db, backend = os.fspath(db), dbwrite.backend_name(backend)
     _check_source(db, backend)
     total, first_key, count = None, None, 0
-    with Database(os.fspath(db), backend.upper()) as source:
-        with _bar(source.count(), progress, "records") as bar:
+    with Database(db, backend.upper()) as source:
+        with _Progress(source.count(), progress, "records") as bar:
             for key, value in source.items():
                 try:
                     x = datum_mod.to_array(datum_mod.parse(value, key), image.NATIVE, key)

@@ -45,8 +45,8 @@ def parse_image_list(text: str, keep_empty: bool = False) -> list[tuple[str, int
     return entries
 
 
-def read_image_list(path: str) -> list[tuple[str, int]]:
-    entries = parse_image_list(_read(path, "image list"))
+def read_image_list(path: str, keep_empty: bool = False) -> list[tuple[str, int]]:
+    entries = parse_image_list(_read(path, "image list"), keep_empty)
     if not entries:
         raise DataError(f'image list "{path}" is empty', field="source")
     return entries

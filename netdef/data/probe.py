@@ -1,17 +1,20 @@
-"""Item shapes for the shapes pass: from the real source, or a documented guess.
+"""Item shapes for the shapes pass when a data source is absent: what the prototxt says.
 
 Caffe sizes a data layer's top from the first record of its source. When the
 source is absent (a fresh clone of a repository without its LMDBs), netdef
-still gives shapes, by this rule, and says so in one warning line:
+still gives shapes from the prototxt alone -- never from words in a path name --
+and says so in one warning line:
 
 - channels: what the layer says (ImageData's is_color: 3 or 1; WindowData 3);
   else the mean_file's (when it can be read: Caffe requires it to match the
-  data); else the dataset a Data source's path names -- "siamese" 2 (MNIST
-  pairs), "mnist" 1, "cifar" 3; else 3 (colour images);
+  data); else the number of mean_value entries when there are several (Caffe
+  requires one per channel); else 3 (colour images);
 - height x width: crop_size (the top is crop x crop whatever the image size);
-  else the mean_file's; else MNIST 28x28 / CIFAR 32x32 by name as above;
+  else the layer's resize (new_height x new_width); else the mean_file's;
   otherwise nothing can be assumed and the caller must pass
   --input <top>=N,C,H,W.
+
+The batch is the layer's batch_size, or --batch.
 """
 from __future__ import annotations
 
@@ -20,10 +23,6 @@ from dataclasses import dataclass
 from netdef.data.mean import read_mean
 from netdef.data.paths import resolve
 from netdef.errors import DataError
-
-# Caffe's examples' datasets, recognised by a word in the source path: (C, H, W).
-KNOWN_DATASETS = (("siamese", (2, 28, 28), "MNIST pairs"), ("mnist", (1, 28, 28), "MNIST"),
-                  ("cifar", (3, 32, 32), "CIFAR-10"))
 
 
 @dataclass
@@ -47,31 +46,30 @@ def mean_shape(transform_param, base_dir: str | None) -> tuple[int, int, int] | 
         return None
 
 
-def guess(transform_param, base_dir: str | None, *, source: str = "", channels: int | None = None,
-          size: tuple[int, int] | None = None, by_name: bool = False) -> Guess:
+def _channels(transform_param, mean, channels: int | None) -> tuple[int, str | None]:
+    if channels is not None:
+        return channels, None
+    if mean is not None:
+        return mean[0], "channels from mean_file"
+    if len(transform_param.mean_value) > 1:
+        n = len(transform_param.mean_value)
+        return n, f"{n} channels from the {n} mean_value entries"
+    return 3, "3 channels (colour images)"
+
+
+def guess(transform_param, base_dir: str | None, *, channels: int | None = None,
+          size: tuple[int, int] | None = None) -> Guess:
     """The rule in the module docstring. `channels`/`size` are what the layer type
     knows for sure (ImageData's is_color, new_height x new_width)."""
     mean = mean_shape(transform_param, base_dir)
-    known = next(((word, s, label) for word, s, label in KNOWN_DATASETS if word in source.lower()),
-                 None) if by_name else None
+    c, c_why = _channels(transform_param, mean, channels)
     crop = transform_param.crop_size
-    if channels is not None:
-        c, c_why = channels, None
-    elif mean is not None:
-        c, c_why = mean[0], "channels from mean_file"
-    elif known is not None:
-        c, c_why = known[1][0], f'{known[2]}\'s {known[1][0]} channel(s): the source path says "{known[0]}"'
-    else:
-        c, c_why = 3, "3 channels (colour images)"
     if crop:
         hw, hw_why = (crop, crop), f"{crop}x{crop} from crop_size"
     elif size is not None:
         hw, hw_why = size, None
     elif mean is not None:
         hw, hw_why = mean[1:], f"{mean[1]}x{mean[2]} from mean_file"
-    elif known is not None:
-        return Guess(known[1], [f'{known[2]} images ({"x".join(map(str, known[1]))}): the source path '
-                                f'says "{known[0]}"'])
     else:
         return Guess(None, [])
     return Guess((c,) + tuple(hw), [why for why in (c_why, hw_why) if why])

@@ -16,8 +16,21 @@ from __future__ import annotations
 import numpy as np
 
 from netdef.errors import DataError
+from netdef.graph.state import is_train
 
-TRAIN = 0
+
+def check_param(param) -> None:
+    """The checks of Caffe's DataTransformer constructor on a TransformationParameter."""
+    if param.mean_file and len(param.mean_value):
+        raise DataError("cannot specify mean_file and mean_value at the same time",
+                        field="transform_param.mean_value")
+
+
+def check_mean_values(count: int, channels: int) -> None:
+    """Caffe: one mean_value for every channel, or one per channel."""
+    if count and count not in (1, channels):
+        raise DataError(f"give either 1 mean_value or as many as channels ({channels}); got {count}",
+                        field="transform_param.mean_value")
 
 
 class DataTransformer:
@@ -25,13 +38,11 @@ class DataTransformer:
 
     def __init__(self, param, phase: int, mean: np.ndarray | None = None,
                  rng: np.random.Generator | None = None):
-        if param.mean_file and len(param.mean_value):
-            raise DataError("cannot specify mean_file and mean_value at the same time",
-                            field="transform_param.mean_value")
+        check_param(param)
         self.crop = int(param.crop_size)
         self.scale = np.float32(param.scale)
         self.mirror = bool(param.mirror)
-        self.train = phase == TRAIN
+        self.train = is_train(phase)
         self.mean = mean                                   # (C, H, W) float32 or None
         self.mean_file = param.mean_file                   # its name, for messages
         self.mean_values = [np.float32(v) for v in param.mean_value]
@@ -57,9 +68,7 @@ class DataTransformer:
             raise DataError(f"{what} is {_fmt(self.mean.shape)} but the item is "
                             f"{_fmt(chw)}; the mean must match the uncropped item",
                             field="transform_param.mean_file")
-        if self.mean_values and len(self.mean_values) not in (1, c):
-            raise DataError(f"give either 1 mean_value or as many as channels ({c}); "
-                            f"got {len(self.mean_values)}", field="transform_param.mean_value")
+        check_mean_values(len(self.mean_values), c)
 
     @property
     def random(self) -> bool:

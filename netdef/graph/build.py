@@ -17,7 +17,7 @@ def build_net(param: caffe_pb2.NetParameter, source: SourceMap | None = None, *,
               options=options or NetOptions())
     for index, lp in _filter(param, state, source):
         layer = Layer(index=len(net.layers), lp=lp, spec=None, where=_where(source, index),
-                      net=net, source_index=index)
+                      net=net, source_index=index)  # its LayerContext is resolved from the net
         try:
             layer.spec = registry.get(lp.type)
             _check_counts(layer)
@@ -100,6 +100,8 @@ def _resolve_blobs(net: Net) -> None:
         for i, bottom in enumerate(layer.lp.bottom):
             if bottom not in available:
                 raise _located(_unknown_bottom(net, layer, bottom, available), layer)
+        _check_in_place(layer)
+        _mark_shaped_at_forward(net, layer)
         for i, top in enumerate(layer.tops):
             if top in producer and not layer.in_place(i):
                 first = producer[top]
@@ -110,6 +112,25 @@ def _resolve_blobs(net: Net) -> None:
                 net.blob_names.append(top)
             producer[top] = layer
             available.add(top)
+
+
+def _check_in_place(layer: Layer) -> None:
+    """The spec's `in_place_ok`: Caffe refuses top == bottom for these types (Split,
+    Flatten, Reshape, AbsVal, ...) or their forward would overwrite what it reads."""
+    if layer.spec.in_place_ok:
+        return
+    for i, top in enumerate(layer.lp.top):
+        if layer.in_place(i):
+            raise _located(GraphError(
+                f'top {i} "{top}" is also bottom {i}: {layer.type} cannot work in place; '
+                "give the top its own name", field="top"), layer)
+
+
+def _mark_shaped_at_forward(net: Net, layer: Layer) -> None:
+    """The spec's `shape_at_forward`: such a layer's tops, and everything computed from
+    them, have their set-up shape statically and their real one only when Forward runs."""
+    if layer.spec.shape_at_forward or net.shaped_at_forward.intersection(layer.bottoms):
+        net.shaped_at_forward.update(layer.tops)
 
 
 def _unknown_bottom(net: Net, layer: Layer, bottom: str, available: set[str]) -> GraphError:

@@ -8,9 +8,10 @@ layer, so in-place layers (top == bottom) simply write a new version.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 from netdef.errors import Where
+from netdef.graph.state import is_train
 from netdef.layers.spec import LayerSpec
 from netdef.parse.locate import SourceMap
 from netdef.proto import caffe_pb2
@@ -27,6 +28,31 @@ class NetOptions:
     data_workers: int | None = None                   # processes reading ahead per data layer (None: default)
 
 
+@dataclass(frozen=True)
+class LayerContext:
+    """What a layer's rules and torch set-up may use beyond the layer's own parameters
+    and bottom shapes, resolved once by the graph builder (rules never read the net)."""
+
+    phase: int                                         # the layer's `phase` field, else the net's
+    base_dir: str = "."                                # relative data paths fall back here
+    batch: int | None = None                           # --batch N for source layers
+    inputs: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # --input for this layer's tops
+    warn: Callable[[str], None] | None = None          # one-line warnings (data assumptions)
+    data_workers: int | None = None                    # Data/ImageData read-ahead processes (None: default)
+
+    @property
+    def training(self) -> bool:
+        return is_train(self.phase)
+
+    @classmethod
+    def resolve(cls, lp: caffe_pb2.LayerParameter, state: caffe_pb2.NetState,
+                options: NetOptions) -> LayerContext:
+        tops = set(lp.top)
+        return cls(phase=lp.phase if lp.HasField("phase") else state.phase, base_dir=options.base_dir,
+                   batch=options.batch, inputs={t: tuple(s) for t, s in options.inputs.items() if t in tops},
+                   warn=options.warn, data_workers=options.data_workers)
+
+
 @dataclass
 class Layer:
     """One layer of the filtered net."""
@@ -40,6 +66,12 @@ class Layer:
     loss_weights: list[float] = field(default_factory=list)   # one per top (0 = not a loss)
     propagate_down: list[bool] = field(default_factory=list)  # one per bottom
     auto_tops: list[str] = field(default_factory=list)        # tops Caffe created (loss layers)
+    context: LayerContext = None      # phase and caller's options, resolved for this layer
+    attrs: object = None              # what spec.resolve derived (set by the shapes pass)
+
+    def __post_init__(self):
+        if self.context is None and self.net is not None:
+            self.context = LayerContext.resolve(self.lp, self.net.state, self.net.options)
 
     @property
     def name(self) -> str:
@@ -65,7 +97,12 @@ class Layer:
     @property
     def phase(self) -> int:
         """The layer's phase: its own `phase` field, else the net's (as Caffe sets it)."""
-        return self.lp.phase if self.lp.HasField("phase") else self.net.state.phase
+        return self.context.phase
+
+    @property
+    def training(self) -> bool:
+        """Caffe's TRAIN phase (torch's training mode)."""
+        return self.context.training
 
     def in_place(self, top_index: int) -> bool:
         return top_index < len(self.lp.bottom) and self.lp.top[top_index] == self.lp.bottom[top_index]
@@ -93,6 +130,7 @@ class Net:
     options: NetOptions
     blob_names: list[str] = field(default_factory=list)   # Caffe's creation order
     notes: list[str] = field(default_factory=list)        # upgrade notes etc.
+    shaped_at_forward: set[str] = field(default_factory=set)  # blobs whose Forward decides the shape
 
     @property
     def file(self) -> str:
@@ -128,6 +166,10 @@ class Net:
             if layer.name == name:
                 return layer
         raise KeyError(name)
+
+    @property
+    def training(self) -> bool:
+        return is_train(self.state.phase)
 
     @property
     def phase_name(self) -> str:

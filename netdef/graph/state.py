@@ -8,6 +8,11 @@ PHASES = {"TRAIN": caffe_pb2.TRAIN, "TEST": caffe_pb2.TEST}
 PHASE_NAMES = {v: k for k, v in PHASES.items()}
 
 
+def is_train(phase: int) -> bool:
+    """Caffe's TRAIN phase; the one place it is compared (torch's training mode follows it)."""
+    return phase == caffe_pb2.TRAIN
+
+
 def make_state(phase: str | int = "TEST", level: int = 0, stages=()) -> caffe_pb2.NetState:
     """A NetState from command-line style values (phase name or enum value)."""
     if isinstance(phase, str):

@@ -19,7 +19,7 @@ from google.protobuf.message import DecodeError
 
 from netdef.errors import WeightsError
 from netdef.io.common import atomic_writer, file_error, read_bytes
-from netdef.layers.spec import fmt_shape
+from netdef.layers.spec import fmt_shape, legacy_4d
 from netdef.proto import caffe_pb2
 
 MAX_BLOB_AXES = 32   # Caffe's kMaxBlobAxes
@@ -62,18 +62,11 @@ def blob_to_array(proto: caffe_pb2.BlobProto, what: str = "blob") -> tuple[np.nd
     return values.reshape(shape), legacy
 
 
-def legacy_shape(shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
-    """Caffe's LegacyShape(-4..-1): the shape right-aligned in 4 axes, padded with 1s."""
-    if len(shape) > 4:
-        return None
-    return (1,) * (4 - len(shape)) + tuple(shape)
-
-
 def shape_equals(target: tuple[int, ...], stored: tuple[int, ...], legacy: bool) -> bool:
     """Caffe's Blob::ShapeEquals: a legacy 4-D blob matches a target of at most
     4 axes whose right-aligned shape equals it (a bias [N] matches 1x1x1xN)."""
     if legacy:
-        return legacy_shape(tuple(target)) == tuple(stored)
+        return legacy_4d(tuple(target), from_end=True) == tuple(stored)
     return tuple(target) == tuple(stored)
 
 
@@ -125,7 +118,7 @@ def encode_blob(array: np.ndarray, legacy: bool = False, diff: np.ndarray | None
     double = array.dtype == np.float64
     chunks: list = []
     if legacy:
-        dims = legacy_shape(array.shape)
+        dims = legacy_4d(array.shape, from_end=True)
         if dims is None:
             raise WeightsError(f"a {array.ndim}-D blob cannot be written with legacy 4-D fields")
         chunks.append(caffe_pb2.BlobProto(**dict(zip(LEGACY_FIELDS, dims))).SerializeToString())

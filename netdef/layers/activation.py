@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 
 from netdef.layers.registry import register
-from netdef.layers.spec import Blob, Count, LayerSpec, check, fmt_shape
-from netdef.proto import caffe_pb2
+from netdef.layers.spec import Blob, Count, LayerSpec, check, filler, fmt_shape
 
 
 def _num(v: float) -> str:
@@ -58,10 +57,9 @@ class PReLU(Neuron):
 
     def blobs(self, layer, bottoms):
         p = layer.param
-        # Caffe's default slope is 0.25, not the usual constant 0.
-        filler = p.filler if p.HasField("filler") else caffe_pb2.FillerParameter(type="constant", value=0.25)
         shape = () if p.channel_shared else (bottoms[0][1],)
-        return [Blob("weight", shape, filler)]
+        # Caffe's default slope is 0.25, not the usual constant 0.
+        return [Blob("weight", shape, filler(p, "filler", default_value=0.25))]
 
     def summary(self, layer):
         return "shared" if layer.param.channel_shared else ""
@@ -95,14 +93,7 @@ class TanH(Neuron):
 class AbsVal(Neuron):
     type = "AbsVal"
     impl = "activation_torch:AbsVal"
-    in_place_ok = False
-
-    def infer(self, layer, bottoms):
-        # Caffe's backward reads the bottom's sign, which an in-place top would overwrite.
-        check(not layer.in_place(0),
-              f'in-place computation is not allowed (top "{layer.tops[0]}" is also the bottom); '
-              "give the top a new name", "top")
-        return list(bottoms)
+    in_place_ok = False  # Caffe's backward reads the bottom's sign, which the top would overwrite
 
 
 @register
@@ -220,7 +211,7 @@ class Dropout(Neuron):
         ratio = layer.param.dropout_ratio
         # TRAIN scales kept values by 1/(1 - ratio): ratio 1 would give 0 * inf = NaN,
         # and Caffe's Bernoulli draw rejects ratios outside [0, 1]. TEST only copies.
-        if layer.phase == caffe_pb2.TRAIN:
+        if layer.training:
             check(0 <= ratio < 1, f"dropout_ratio {_num(ratio)} is out of range in TRAIN "
                                   "(valid: 0 <= dropout_ratio < 1)", "dropout_param.dropout_ratio")
         return list(bottoms)

@@ -11,7 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from netdef.backend.layer import CaffeLayer
+from netdef.layers.base_torch import CaffeLayer
 
 
 class ReLU(CaffeLayer):

@@ -1,15 +1,51 @@
 """Convolution, Deconvolution, Im2col: Caffe's BaseConvolutionLayer family."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from math import prod
 
 from netdef.layers.geometry import Window, conv_out, conv_window, deconv_out
 from netdef.layers.registry import register
-from netdef.layers.spec import Blob, Count, LayerSpec, Shape, canonical_axis, check, fmt_shape
+from netdef.layers.spec import Blob, Count, LayerSpec, Shape, canonical_axis, check, filler, fmt_shape
 
 
-def _geometry(layer, bottoms: list[Shape]) -> tuple[int, Window]:
-    """(channel axis, window) after Caffe's checks: same-shaped bottoms, >= 1 spatial axis."""
+@dataclass(frozen=True)
+class ConvGeometry:
+    """A convolution's attributes, resolved once from its parameters and bottom shapes
+    (Caffe's BaseConvolutionLayer::LayerSetUp) and handed to every rule and the torch set-up."""
+
+    axis: int                   # channel axis; leading axes are folded into the batch
+    channels: int               # input channels
+    num_output: int
+    group: int
+    window: Window              # kernel, stride, pad, dilation per spatial axis
+    bias_term: bool
+
+    def output(self, bottom: Shape, out_size=conv_out) -> tuple[int, ...]:
+        """Spatial output size of `bottom` under one rounding rule (conv_out, deconv_out)."""
+        w = self.window
+        return tuple(out_size(n, k, s, pd, d) for n, k, s, pd, d in
+                     zip(bottom[self.axis + 1:], w.kernel, w.stride, w.pad, w.dilation))
+
+    def label(self) -> str:
+        """`96 11x11/4 pad 2 group 2` for tables and drawings."""
+        w = self.window
+        parts = [f"{self.num_output} {'x'.join(map(str, w.kernel))}/{_axes(w.stride)}"]
+        if any(w.pad):
+            parts.append(f"pad {_axes(w.pad)}")
+        if self.group > 1:
+            parts.append(f"group {self.group}")
+        if any(d > 1 for d in w.dilation):
+            parts.append(f"dil {_axes(w.dilation)}")
+        return " ".join(parts)
+
+
+def _axes(values: tuple[int, ...]) -> str:
+    return str(values[0]) if len(set(values)) == 1 else ",".join(map(str, values))
+
+
+def conv_geometry(layer, bottoms: list[Shape]) -> ConvGeometry:
+    """Caffe's checks (same-shaped bottoms, >= 1 spatial axis, groups) and the window."""
     p = layer.param
     first = bottoms[0]
     for i, b in enumerate(bottoms[1:], 1):
@@ -19,32 +55,23 @@ def _geometry(layer, bottoms: list[Shape]) -> tuple[int, Window]:
     num_spatial = len(first) - axis - 1
     check(num_spatial >= 1, f"needs at least one spatial axis after channel axis {axis}; "
                             f"bottom is {fmt_shape(first)}", "axis")
-    return axis, conv_window(p, num_spatial)
+    return ConvGeometry(axis, first[axis], p.num_output, p.group, conv_window(p, num_spatial), p.bias_term)
 
 
-def _check_groups(p, channels: int) -> None:
-    check(p.num_output > 0, f"num_output must be positive, got {p.num_output}", "num_output")
-    check(p.group > 0, f"group must be positive, got {p.group}", "group")
-    check(channels % p.group == 0,
-          f"group {p.group} does not divide {channels} input channels", "group")
-    check(p.num_output % p.group == 0,
-          f"group {p.group} does not divide num_output {p.num_output}", "group")
+def _geometry(layer, bottoms: list[Shape]):
+    """(channel axis, window): the older spelling, kept for code written against it;
+    new code reads `layer.attrs` (the ConvGeometry the shapes pass resolved)."""
+    g = conv_geometry(layer, bottoms)
+    return g.axis, g.window
 
 
-def _label(p, window: Window | None = None) -> str:
-    k = p.kernel_size[0] if p.kernel_size else f"{p.kernel_h}x{p.kernel_w}"
-    if isinstance(k, int):
-        k = f"{k}x{k}"
-    s = p.stride[0] if p.stride else (f"{p.stride_h},{p.stride_w}" if p.HasField("stride_h") else 1)
-    pad = p.pad[0] if p.pad else (f"{p.pad_h},{p.pad_w}" if p.HasField("pad_h") else 0)
-    parts = [f"{p.num_output} {k}/{s}"]
-    if pad:
-        parts.append(f"pad {pad}")
-    if p.group > 1:
-        parts.append(f"group {p.group}")
-    if p.dilation and any(d > 1 for d in p.dilation):
-        parts.append(f"dil {p.dilation[0]}")
-    return " ".join(parts)
+def _check_groups(g: ConvGeometry) -> None:
+    check(g.num_output > 0, f"num_output must be positive, got {g.num_output}", "num_output")
+    check(g.group > 0, f"group must be positive, got {g.group}", "group")
+    check(g.channels % g.group == 0,
+          f"group {g.group} does not divide {g.channels} input channels", "group")
+    check(g.num_output % g.group == 0,
+          f"group {g.group} does not divide num_output {g.num_output}", "group")
 
 
 @register
@@ -57,34 +84,32 @@ class Convolution(LayerSpec):
 
     out_size = staticmethod(conv_out)  # per spatial axis: (size, kernel, stride, pad, dilation)
 
+    def resolve(self, layer, bottoms):
+        return conv_geometry(layer, bottoms)
+
     def infer(self, layer, bottoms):
-        axis, w = _geometry(layer, bottoms)
-        p = layer.param
-        _check_groups(p, bottoms[0][axis])
-        spatial = bottoms[0][axis + 1:]
-        out = tuple(self.out_size(n, k, s, pd, d)
-                    for n, k, s, pd, d in zip(spatial, w.kernel, w.stride, w.pad, w.dilation))
-        return [b[:axis] + (p.num_output,) + out for b in bottoms]
+        g = layer.attrs
+        _check_groups(g)
+        return [b[:g.axis] + (g.num_output,) + g.output(b, self.out_size) for b in bottoms]
 
     def blobs(self, layer, bottoms):
-        axis, w = _geometry(layer, bottoms)
-        p = layer.param
-        shape = (p.num_output, bottoms[0][axis] // max(p.group, 1)) + w.kernel
-        blobs = [Blob("weight", shape, p.weight_filler if p.HasField("weight_filler") else None)]
-        if p.bias_term:
-            blobs.append(Blob("bias", (p.num_output,), p.bias_filler if p.HasField("bias_filler") else None))
+        g = layer.attrs
+        shape = (g.num_output, g.channels // g.group) + g.window.kernel
+        blobs = [Blob("weight", shape, filler(layer.param, "weight_filler"))]
+        if g.bias_term:
+            blobs.append(Blob("bias", (g.num_output,), filler(layer.param, "bias_filler")))
         return blobs
 
     def macs(self, layer, bottoms, tops):
-        axis, w = _geometry(layer, bottoms)
-        per_output = bottoms[0][axis] // layer.param.group * prod(w.kernel)
+        g = layer.attrs
+        per_output = g.channels // g.group * prod(g.window.kernel)
         return sum(prod(t) * per_output for t in tops)
 
     def flops(self, layer, bottoms, tops):
-        return sum(prod(t) for t in tops) if layer.param.bias_term else 0
+        return sum(prod(t) for t in tops) if layer.attrs.bias_term else 0
 
     def summary(self, layer):
-        return _label(layer.param)
+        return layer.attrs.label() if layer.attrs else ""
 
 
 @register
@@ -96,15 +121,14 @@ class Deconvolution(Convolution):
 
     def blobs(self, layer, bottoms):
         blobs = super().blobs(layer, bottoms)
-        p = layer.param
-        axis, w = _geometry(layer, bottoms)
+        g = layer.attrs
         # Caffe stores deconvolution weights input-major: (C_in, C_out / group, k...).
-        shape = (bottoms[0][axis], p.num_output // max(p.group, 1)) + w.kernel
+        shape = (g.channels, g.num_output // g.group) + g.window.kernel
         return [Blob("weight", shape, blobs[0].filler)] + blobs[1:]
 
     def macs(self, layer, bottoms, tops):
-        axis, w = _geometry(layer, bottoms)
-        per_input = layer.param.num_output // layer.param.group * prod(w.kernel)
+        g = layer.attrs
+        per_input = g.num_output // g.group * prod(g.window.kernel)
         return sum(prod(b) * per_input for b in bottoms)
 
 
@@ -114,16 +138,15 @@ class Im2col(LayerSpec):
     param = "convolution_param"
     impl = "conv_torch:Im2col"
 
+    def resolve(self, layer, bottoms):
+        return conv_geometry(layer, bottoms)
+
     def infer(self, layer, bottoms):
-        axis, w = _geometry(layer, bottoms)
-        b = bottoms[0]
-        spatial = b[axis + 1:]
-        out = tuple(conv_out(n, k, s, pd, d)
-                    for n, k, s, pd, d in zip(spatial, w.kernel, w.stride, w.pad, w.dilation))
-        return [b[:axis] + (b[axis] * prod(w.kernel),) + out]
+        g, b = layer.attrs, bottoms[0]
+        return [b[:g.axis] + (g.channels * prod(g.window.kernel),) + g.output(b)]
 
     def flops(self, layer, bottoms, tops):
         return 0
 
     def summary(self, layer):
-        return _label(layer.param).split(" ", 1)[1]
+        return layer.attrs.label().split(" ", 1)[1] if layer.attrs else ""

@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from netdef.backend.layer import CaffeLayer
-from netdef.layers.conv import _geometry
+from netdef.layers.base_torch import CaffeLayer
+from netdef.layers.geometry import conv_out
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _DECONV = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
@@ -13,14 +13,15 @@ _DECONV = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 class _Windowed(CaffeLayer):
     def setup(self, layer, shapes):
-        axis, w = _geometry(layer, shapes.bottom_shapes)
-        self.axis = axis
+        g = layer.attrs  # ConvGeometry, resolved by the shapes pass
+        w = g.window
+        self.axis = g.axis
         self.num_spatial = len(w.kernel)
         if self.num_spatial not in _CONV:
             raise NotImplementedError(f"{self.num_spatial} spatial axes (torch has 1-3)")
         self.stride, self.pad, self.dilation = w.stride, w.pad, w.dilation
         self.kernel = w.kernel
-        self.group = layer.param.group
+        self.group = g.group
 
     def _batched(self, x: torch.Tensor, fn) -> torch.Tensor:
         """Apply fn to x viewed as (num, C, spatial...): Caffe's `axis` folds leading dims."""
@@ -64,7 +65,7 @@ class Im2col(_Windowed):
         if self.num_spatial != 2:
             raise NotImplementedError("Im2col in torch supports 2 spatial axes")
         cols = F.unfold(x, self.kernel, self.dilation, self.pad, self.stride)
-        out_h = (x.shape[2] + 2 * self.pad[0] - self.dilation[0] * (self.kernel[0] - 1) - 1) // self.stride[0] + 1
+        out_h = conv_out(x.shape[2], self.kernel[0], self.stride[0], self.pad[0], self.dilation[0])
         return cols.reshape(x.shape[0], cols.shape[1], out_h, -1)
 
     def forward(self, x):

@@ -7,7 +7,8 @@ label top is (N,). Relative paths are looked up in the current directory
 (Caffe's rule), then in the prototxt's folder. The caller's --input / --batch
 win over everything and, for the data top, keep the source from being read.
 When the source is absent, netdef/data/probe.py's documented rule assumes a
-shape and one warning line says so (or a ShapeError asks for --input).
+shape from the prototxt alone (crop_size, batch, the layer's parameters; never
+the path's name) and one warning line says so (or a ShapeError asks for --input).
 """
 from __future__ import annotations
 
@@ -20,11 +21,11 @@ from netdef.layers.spec import Count, LayerSpec, check, fmt_shape
 
 def overridden(layer, top: str, shape: tuple[int, ...]) -> tuple[int, ...]:
     """Apply the caller's --input NAME=dims and --batch N to a source layer's top."""
-    options = layer.net.options
-    if top in options.inputs:
-        return tuple(options.inputs[top])
-    if options.batch is not None and shape:
-        return (options.batch,) + tuple(shape[1:])
+    context = layer.context
+    if top in context.inputs:
+        return tuple(context.inputs[top])
+    if context.batch is not None and shape:
+        return (context.batch,) + tuple(shape[1:])
     return tuple(shape)
 
 
@@ -59,8 +60,8 @@ class Input(LayerSpec):
 # -- helpers shared by the source layers --------------------------------------------
 def batch_size(layer, size: int, field: str = "batch_size") -> int:
     """--batch if given, else the layer's own batch_size (which must be positive)."""
-    if layer.net.options.batch is not None:
-        return layer.net.options.batch
+    if layer.context.batch is not None:
+        return layer.context.batch
     check(size > 0, f"batch_size must be positive, got {size}", field)
     return size
 
@@ -76,7 +77,7 @@ def data_and_label(layer, batch: int, item: tuple[int, ...] | None) -> list[tupl
 
 def data_top_given(layer) -> bool:
     """The caller gave the data top's shape: the source is not read at all."""
-    return layer.tops[0] in layer.net.options.inputs
+    return layer.tops[0] in layer.context.inputs
 
 
 @contextmanager
@@ -93,8 +94,8 @@ def as_shape_error():
 
 
 def warn(layer, message: str) -> None:
-    if layer.net.options.warn is not None:
-        layer.net.options.warn(f'{layer.where}: layer "{layer.name}" ({layer.type}): {message}')
+    if layer.context.warn is not None:
+        layer.context.warn(f'{layer.where}: layer "{layer.name}" ({layer.type}): {message}')
 
 
 def item_from_source(layer, read, assume, batch: int) -> tuple[int, int, int]:
@@ -109,12 +110,14 @@ def item_from_source(layer, read, assume, batch: int) -> tuple[int, int, int]:
         guess = assume()
         top = layer.tops[0]
         if guess.shape is None:
-            raise ShapeError(f"{missing.message}; without crop_size the image size cannot be "
-                             f"assumed: pass --input {top}={batch},C,H,W", field=missing.field) from None
+            raise ShapeError(f"{missing.message}; the prototxt gives no image size (no crop_size, "
+                             f"resize or readable mean_file): pass --input {top}={batch},C,H,W",
+                             field=missing.field) from None
         with as_shape_error():
             shape = transformed(layer, guess.shape, assumed=True)
-        warn(layer, f"{missing.message}; assuming {top} is {fmt_shape((batch,) + shape)} "
-                    f"({', '.join(guess.reasons)}); pass --input {top}=N,C,H,W to set it")
+        reasons = [f"batch {batch} from {'--batch' if layer.context.batch is not None else 'batch_size'}"]
+        warn(layer, f"{missing.message}; assuming {top} is {fmt_shape((batch,) + shape)} from the "
+                    f"prototxt ({', '.join(reasons + guess.reasons)}); pass --input {top}=N,C,H,W to set it")
         return shape
 
 
@@ -125,7 +128,7 @@ def transformed(layer, chw: tuple[int, int, int], assumed: bool = False) -> tupl
     from netdef.data.transform import DataTransformer
 
     t = layer.lp.transform_param
-    mean_path = resolve(t.mean_file, layer.net.options.base_dir) if t.mean_file else None
+    mean_path = resolve(t.mean_file, layer.context.base_dir) if t.mean_file else None
     mean = read_mean(mean_path) if mean_path and not assumed else None
     transformer = DataTransformer(t, layer.phase, mean)
     shape = transformer.shape(chw)
@@ -134,9 +137,10 @@ def transformed(layer, chw: tuple[int, int, int], assumed: bool = False) -> tupl
 
 
 def check_transform_param(layer) -> None:
-    t = layer.lp.transform_param
-    check(not (t.mean_file and len(t.mean_value)),
-          "cannot specify mean_file and mean_value at the same time", "transform_param.mean_value")
+    from netdef.data.transform import check_param
+
+    with as_shape_error():
+        check_param(layer.lp.transform_param)
 
 
 def _transform_summary(layer, batch: int, extra: str = "") -> str:
@@ -173,10 +177,9 @@ class Data(_Source):
         batch = batch_size(layer, p.batch_size)
         if data_top_given(layer):
             return data_and_label(layer, batch, None)
-        base = layer.net.options.base_dir
         item = item_from_source(
             layer, lambda: first_datum_item(layer),
-            lambda: guess(layer.lp.transform_param, base, source=p.source, by_name=True), batch)
+            lambda: guess(layer.lp.transform_param, layer.context.base_dir), batch)
         return data_and_label(layer, batch, item)
 
     def summary(self, layer):
@@ -192,7 +195,7 @@ def first_datum_item(layer) -> tuple[int, int, int]:
     from netdef.data.sources import find
 
     p = layer.param
-    path = find(p.source, layer.net.options.base_dir, "source")
+    path = find(p.source, layer.context.base_dir, "source")
     with Database(path, "LMDB" if p.backend == p.LMDB else "LEVELDB") as db:
         key, value = db.first()
     try:
@@ -229,7 +232,7 @@ class ImageData(_Source):
                 return data_and_label(layer, batch, transformed(layer, (channels, p.new_height, p.new_width)))
         item = item_from_source(
             layer, lambda: transformed(layer, first_image_shape(layer)),
-            lambda: guess(layer.lp.transform_param, layer.net.options.base_dir, channels=channels), batch)
+            lambda: guess(layer.lp.transform_param, layer.context.base_dir, channels=channels), batch)
         return data_and_label(layer, batch, item)
 
     def summary(self, layer):
@@ -242,7 +245,7 @@ def first_image_shape(layer) -> tuple[int, int, int]:
     from netdef.data import image, lists
     from netdef.data.sources import find
 
-    p, base = layer.param, layer.net.options.base_dir
+    p, base = layer.param, layer.context.base_dir
     name = lists.read_image_list(find(p.source, base, "source"))[0][0]
     path = find(p.root_folder + name, base, "image", "root_folder" if p.root_folder else "source")
     return image.peek_shape(path, image.COLOR if p.is_color else image.GRAY, f'"{path}"')
@@ -268,12 +271,11 @@ class WindowData(_Source):
         def read():
             from netdef.data.lists import read_window_file
             from netdef.data.sources import find
+            from netdef.data.transform import check_mean_values
 
-            path = find(p.source, layer.net.options.base_dir, "window file")
+            path = find(p.source, layer.context.base_dir, "window file")
             channels = read_window_file(path, p.root_folder, p.fg_threshold, p.bg_threshold).channels
-            n = len(t.mean_value)
-            check(n in (0, 1, channels), f"give either 1 mean_value or as many as channels "
-                                         f"({channels}); got {n}", "transform_param.mean_value")
+            check_mean_values(len(t.mean_value), channels)
             return channels, t.crop_size, t.crop_size
 
         item = item_from_source(layer, read, lambda: guess(t, None, channels=3), batch)
@@ -293,7 +295,7 @@ class HDF5Data(_Source):
     def infer(self, layer, bottoms):
         from netdef.data.sources import HDF5Reader, SourceMissing, find
 
-        p, options = layer.param, layer.net.options
+        p, options = layer.param, layer.context
         check(not layer.lp.HasField("transform_param"),
               "HDF5Data does not transform data: remove transform_param", "transform_param")
         batch = batch_size(layer, p.batch_size)
@@ -348,7 +350,7 @@ class MemoryData(_Source):
 
     def infer(self, layer, bottoms):
         p = layer.param
-        batch = layer.net.options.batch or p.batch_size
+        batch = layer.context.batch or p.batch_size
         dims = (batch, p.channels, p.height, p.width)
         check(batch * p.channels * p.height * p.width > 0,
               "batch_size, channels, height and width must be given and positive in "

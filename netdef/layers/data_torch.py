@@ -16,10 +16,10 @@ from functools import partial
 import numpy as np
 import torch
 
-from netdef.backend.fillers import fill
-from netdef.backend.layer import CaffeLayer
+from netdef.layers.fillers_torch import fill
+from netdef.layers.base_torch import CaffeLayer
 from netdef.errors import BackendError, DataError
-from netdef.layers.spec import fmt_shape
+from netdef.layers.spec import fmt_shape, legacy_4d
 
 
 class Input(CaffeLayer):
@@ -41,7 +41,7 @@ class _Source(CaffeLayer):
         self.tops = list(layer.tops)
         self.top_shapes = [tuple(s) for s in shapes.top_shapes]
         self.batch = self.top_shapes[0][0] if self.top_shapes[0] else 1
-        self.base_dir = layer.net.options.base_dir
+        self.base_dir = layer.context.base_dir
         self.layer = layer
         seed = int(torch.randint(0, 2**62, (1,)).item())  # once, at set-up
         self.rng = np.random.default_rng(seed)
@@ -81,7 +81,7 @@ class _Transformed(_Source):
         device = self._anchor.device
         try:
             if self.feed is None:
-                self.feed = Prefetcher(self._maker(), self.layer.net.options.data_workers,
+                self.feed = Prefetcher(self._maker(), self.layer.context.data_workers,
                                        pin=device.type == "cuda")
             data, labels = self.feed.next(self.training)  # .train()/.eval(): random or centre crops
         except DataError as err:
@@ -104,10 +104,11 @@ def data_wait_seconds(module: torch.nn.Module) -> float:
 
 def _open_transform(param, mean_path, train: bool):
     from netdef.data.mean import read_mean
-    from netdef.data.transform import TRAIN, DataTransformer
+    from netdef.data.transform import DataTransformer
+    from netdef.proto import caffe_pb2
 
     mean = read_mean(mean_path) if mean_path else None
-    return DataTransformer(param, TRAIN if train else 1, mean)
+    return DataTransformer(param, caffe_pb2.TRAIN if train else caffe_pb2.TEST, mean)
 
 
 def _open_datums(path, backend, mode):
@@ -240,8 +241,7 @@ class HDF5Output(CaffeLayer):
         from netdef.data import hdf5
 
         def legacy(t):  # Caffe reshapes to num x channels x height x width
-            shape = tuple(t.shape) + (1,) * (4 - t.dim())
-            return t.detach().to("cpu", torch.float32).reshape(shape).numpy()
+            return t.detach().to("cpu", torch.float32).reshape(legacy_4d(tuple(t.shape))).numpy()
 
         hdf5.save(self.file_name, {"data": legacy(data), "label": legacy(label)})
         return ()

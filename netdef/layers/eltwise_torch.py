@@ -5,7 +5,7 @@ from functools import reduce
 
 import torch
 
-from netdef.backend.layer import CaffeLayer
+from netdef.layers.base_torch import CaffeLayer
 from netdef.layers.eltwise import OP
 
 

@@ -4,12 +4,7 @@ from __future__ import annotations
 from math import prod
 
 from netdef.layers.registry import register
-from netdef.layers.spec import Blob, LayerSpec, canonical_axis, check
-
-
-def _filler(p, name: str):
-    """The FillerParameter `name` of p, or None (Caffe's default constant 0)."""
-    return getattr(p, name) if p.HasField(name) else None
+from netdef.layers.spec import Blob, LayerSpec, canonical_axis, check, filler
 
 
 def _positive(value: int, field: str) -> None:
@@ -45,9 +40,9 @@ class InnerProduct(LayerSpec):
         _, _, k = self._split(layer, bottoms[0])
         # transpose: true stores the weight as [K, N] (Caffe's own layout switch).
         shape = (k, p.num_output) if p.transpose else (p.num_output, k)
-        blobs = [Blob("weight", shape, _filler(p, "weight_filler"))]
+        blobs = [Blob("weight", shape, filler(p, "weight_filler"))]
         if p.bias_term:
-            blobs.append(Blob("bias", (p.num_output,), _filler(p, "bias_filler")))
+            blobs.append(Blob("bias", (p.num_output,), filler(p, "bias_filler")))
         return blobs
 
     def macs(self, layer, bottoms, tops):
@@ -89,9 +84,9 @@ class Embed(LayerSpec):
     def blobs(self, layer, bottoms):
         p = layer.param
         # Stored [input_dim, num_output]: transposed from InnerProduct so a row is one vector.
-        blobs = [Blob("weight", (p.input_dim, p.num_output), _filler(p, "weight_filler"))]
+        blobs = [Blob("weight", (p.input_dim, p.num_output), filler(p, "weight_filler"))]
         if p.bias_term:
-            blobs.append(Blob("bias", (p.num_output,), _filler(p, "bias_filler")))
+            blobs.append(Blob("bias", (p.num_output,), filler(p, "bias_filler")))
         return blobs
 
     def flops(self, layer, bottoms, tops):

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from netdef.backend.layer import CaffeLayer
+from netdef.layers.base_torch import CaffeLayer
 from netdef.errors import BackendError
 from netdef.layers.spec import canonical_axis
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from math import prod
 
-from netdef.errors import ShapeError, WeightsError
+from netdef.errors import DataError, ShapeError
 from netdef.layers.registry import register
 from netdef.layers.softmax import SOFTMAX_FLOPS_PER_ELEMENT
-from netdef.layers.spec import Count, LayerSpec, Shape, canonical_axis, check, fmt_shape
+from netdef.layers.spec import Count, LayerSpec, Shape, canonical_axis, check, fmt_shape, legacy_4d
 from netdef.proto import caffe_pb2
 
 Norm = caffe_pb2.LossParameter
@@ -56,9 +56,10 @@ def check_label_count(layer, bottoms: list[Shape], axis: int, field: str) -> Non
 def legacy_dim(layer, bottoms: list[Shape], i: int, axis: int) -> int:
     """Caffe's LegacyShape: (num, channels, height, width), missing trailing axes are 1."""
     shape = bottoms[i]
-    check(len(shape) <= 4, f"{_describe(layer, i, shape)} has {len(shape)} axes; this layer reads "
-                           "it as num x channels x height x width (at most 4 axes)", "bottom")
-    return shape[axis] if axis < len(shape) else 1
+    dims = legacy_4d(shape)
+    check(dims is not None, f"{_describe(layer, i, shape)} has {len(shape)} axes; this layer reads "
+                            "it as num x channels x height x width (at most 4 axes)", "bottom")
+    return dims[axis]
 
 
 def _legacy_ones(layer, bottoms, i: int, axes=(1, 2, 3)) -> None:
@@ -244,12 +245,15 @@ class InfogainLoss(_Loss):
               "infogain_loss_param.source (a .binaryproto) or a third bottom", "infogain_loss_param.source")
         path = find_source(layer)
         if path is None:  # shapes do not depend on H; the backend insists on it
-            warn = layer.net.options.warn if layer.net is not None else None
+            warn = layer.context.warn
             if warn:
                 warn(f'layer "{layer.name}": infogain matrix "{layer.param.source}" not found; '
                      "its shape is not checked")
             return
-        shape, _ = read_blobproto(path)
+        try:
+            shape = read_infogain(path).shape
+        except DataError as err:  # shapes-pass errors are ShapeErrors
+            raise ShapeError(err.message, field=err.field) from None
         self._check_h(prod(shape), labels, f'H from "{path}" ({fmt_shape(shape)})', "infogain_loss_param.source")
 
     @staticmethod
@@ -266,21 +270,16 @@ def find_source(layer) -> str | None:
     else relative to the prototxt's folder; None if neither exists."""
     source = layer.param.source
     candidates = [source]
-    if not os.path.isabs(source) and layer.net is not None:
-        candidates.append(os.path.join(layer.net.options.base_dir, source))
+    if not os.path.isabs(source):
+        candidates.append(os.path.join(layer.context.base_dir, source))
     return next((c for c in candidates if os.path.isfile(c)), None)
 
 
-def read_blobproto(path: str) -> tuple[Shape, list[float]]:
-    """(shape, values) of a binary BlobProto, by Caffe's Blob::FromProto rules."""
-    from netdef.io.blobproto import read_binaryproto
+def read_infogain(path: str):
+    """The infogain matrix H (a BlobProto) as a float32 array of its stored shape."""
+    from netdef.data.mean import read_blobproto
 
-    try:
-        array = read_binaryproto(path)
-    except WeightsError as err:
-        raise ShapeError(f'cannot read "{path}" as a BlobProto: {err.message}',
-                         field="infogain_loss_param.source") from None
-    return tuple(array.shape), array.ravel().tolist()
+    return read_blobproto(path, "infogain matrix", "infogain_loss_param.source")
 
 
 @register

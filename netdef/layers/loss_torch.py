@@ -12,9 +12,9 @@ from math import prod
 import torch
 from torch import autograd
 
-from netdef.backend.layer import CaffeLayer
+from netdef.layers.base_torch import CaffeLayer
 from netdef.errors import NetdefError
-from netdef.layers.loss import Norm, find_source, normalization, read_blobproto
+from netdef.layers.loss import Norm, find_source, normalization, read_infogain
 from netdef.layers.spec import canonical_axis
 from netdef.proto import caffe_pb2
 
@@ -234,12 +234,12 @@ class InfogainLoss(CaffeLayer):
             path = find_source(layer)
             if path is None:
                 raise NetdefError(f'infogain matrix "{layer.param.source}" not found (looked in the '
-                                  f"current directory and in {layer.net.options.base_dir})",
+                                  f"current directory and in {layer.context.base_dir})",
                                   field="infogain_loss_param.source")
-            _, values = read_blobproto(path)
+            h = read_infogain(path)
         except NetdefError as err:
             raise err.in_layer(layer.name, layer.type, layer.where_field(err.field)) from None
-        return torch.tensor(values, dtype=torch.float32).reshape(self.labels, self.labels)
+        return torch.from_numpy(h.copy()).reshape(self.labels, self.labels)
 
     def forward(self, x, label, h=None):
         h = (self.infogain if h is None else h.detach()).reshape(self.labels, self.labels).to(x.dtype)

@@ -94,7 +94,7 @@ def user_class(layer) -> type:
     for name in ("module", "layer"):
         if not getattr(p, name):
             raise GraphError(f"python_param.{name} is required", field="python_param")
-    module = _import(p.module, p.layer, layer.net.options.base_dir)
+    module = _import(p.module, p.layer, layer.context.base_dir)
     cls = getattr(module, p.layer, None)
     if not inspect.isclass(cls):
         classes = [n for n, v in vars(module).items()

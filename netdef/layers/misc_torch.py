@@ -6,7 +6,7 @@ import inspect
 import torch
 from torch import nn
 
-from netdef.backend.layer import CaffeLayer
+from netdef.layers.base_torch import CaffeLayer
 from netdef.errors import BackendError
 from netdef.layers.misc import class_label, user_class
 
@@ -39,7 +39,7 @@ class Python(CaffeLayer):
         except Exception as err:
             raise BackendError(f'constructing Python layer class "{label}" failed: '
                                f"{type(err).__name__}: {err}") from err
-        self.user.train(layer.phase == 0)
+        self.user.train(layer.training)
         self.label = label
         self.num_tops = len(layer.tops)
 

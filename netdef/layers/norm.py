@@ -4,7 +4,7 @@ from __future__ import annotations
 from math import prod
 
 from netdef.layers.registry import register
-from netdef.layers.spec import Blob, LayerSpec, Shape, check, fmt_shape
+from netdef.layers.spec import Blob, LayerSpec, Shape, check, fmt_shape, legacy_4d
 
 ACROSS_CHANNELS, WITHIN_CHANNEL = 0, 1   # LRNParameter.NormRegion
 
@@ -83,7 +83,7 @@ class BatchNorm(LayerSpec):
 def _global_stats(layer) -> bool:
     """Caffe's default: the stored statistics in TEST, batch statistics in TRAIN."""
     p = layer.param
-    return p.use_global_stats if p.HasField("use_global_stats") else layer.phase == 1
+    return p.use_global_stats if p.HasField("use_global_stats") else not layer.training
 
 
 @register
@@ -110,7 +110,3 @@ class MVN(LayerSpec):
         label = "mean+var" if p.normalize_variance else "mean"
         return label + (" across channels" if p.across_channels else "")
 
-
-def legacy_4d(shape: Shape) -> Shape:
-    """Caffe's num/channels/height/width view of a blob of at most 4 axes (missing ones are 1)."""
-    return tuple(shape) + (1,) * (4 - len(shape))

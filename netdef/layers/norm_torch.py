@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from netdef.backend.layer import CaffeLayer
-from netdef.layers.norm import WITHIN_CHANNEL, legacy_4d
+from netdef.layers.base_torch import CaffeLayer
+from netdef.layers.norm import WITHIN_CHANNEL
+from netdef.layers.spec import legacy_4d
 
 
 def channel_window_sum(t: torch.Tensor, half: int, out: torch.Tensor | None = None) -> torch.Tensor:

@@ -113,8 +113,11 @@ class Pooling(LayerSpec):
     tops = Count(1, 2)                  # MAX may add a second top: the argmax mask
     impl = "pool_torch:Pooling"
 
+    def resolve(self, layer, bottoms):
+        return pooling_geometry(layer.param, bottoms[0])
+
     def infer(self, layer, bottoms):
-        g = pooling_geometry(layer.param, bottoms[0])
+        g = layer.attrs
         check(len(layer.tops) == 1 or g.method == MAX,
               f"{METHODS[g.method]} pooling has one top, got {len(layer.tops)} "
               "(only MAX pooling adds a second top, the argmax mask)", "top")
@@ -122,8 +125,7 @@ class Pooling(LayerSpec):
         return [top] * len(layer.tops)
 
     def flops(self, layer, bottoms, tops):
-        g = pooling_geometry(layer.param, bottoms[0])
-        return _window_flops([g], *bottoms[0][:2])
+        return _window_flops([layer.attrs], *bottoms[0][:2])
 
     def summary(self, layer):
         p = layer.param
@@ -167,15 +169,18 @@ class SPP(LayerSpec):
     param = "spp_param"
     impl = "pool_torch:SPP"
 
+    def resolve(self, layer, bottoms):
+        return spp_levels(layer.param, bottoms[0])
+
     def infer(self, layer, bottoms):
-        levels = spp_levels(layer.param, bottoms[0])
+        levels = layer.attrs
         n, c = bottoms[0][:2]
         if len(levels) == 1:            # Caffe skips flatten/concat for a single level
             return [(n, c) + levels[0].out]
         return [(n, c * sum(prod(g.out) for g in levels))]
 
     def flops(self, layer, bottoms, tops):
-        return _window_flops(spp_levels(layer.param, bottoms[0]), *bottoms[0][:2])
+        return _window_flops(layer.attrs, *bottoms[0][:2])
 
     def summary(self, layer):
         p = layer.param

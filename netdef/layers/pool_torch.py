@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from netdef.backend.layer import CaffeLayer
+from netdef.layers.base_torch import CaffeLayer
 from netdef.layers.pool import AVE, MAX, PoolGeometry, pooling_geometry, spp_levels
 
 
@@ -136,7 +136,7 @@ def pool(x: torch.Tensor, g: PoolGeometry, training: bool, with_mask: bool = Fal
 class Pooling(CaffeLayer):
     def setup(self, layer, shapes):
         self.param = layer.param
-        self.geometry = pooling_geometry(self.param, shapes.bottom_shapes[0])
+        self.geometry = layer.attrs  # resolved by the shapes pass
         self.with_mask = len(layer.tops) == 2
 
     def forward(self, x):  # (N, C, H, W) -> (N, C, H', W') [, mask]
@@ -150,7 +150,7 @@ class Pooling(CaffeLayer):
 class SPP(CaffeLayer):
     def setup(self, layer, shapes):
         self.param = layer.param
-        self.levels = spp_levels(self.param, shapes.bottom_shapes[0])
+        self.levels = layer.attrs  # resolved by the shapes pass
 
     def forward(self, x):  # (N, C, H, W) -> (N, C * sum of bins) or (N, C, 1, 1) for one level
         levels = self.levels

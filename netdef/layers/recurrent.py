@@ -21,11 +21,7 @@ from __future__ import annotations
 from math import prod
 
 from netdef.layers.registry import register
-from netdef.layers.spec import Blob, Count, LayerSpec, Shape, check, fmt_shape
-
-
-def _filler(p, name: str):
-    return getattr(p, name) if p.HasField(name) else None
+from netdef.layers.spec import Blob, Count, LayerSpec, Shape, check, filler, fmt_shape
 
 
 class _Recurrent(LayerSpec):
@@ -112,7 +108,7 @@ class RNN(_Recurrent):
     def blobs(self, layer, bottoms):
         rows, d, ds = self._sizes(layer, bottoms)
         p = layer.param
-        w, b = _filler(p, "weight_filler"), _filler(p, "bias_filler")
+        w, b = filler(p, "weight_filler"), filler(p, "bias_filler")
         blobs = [Blob("W_xh", (rows, d), w), Blob("b_h", (rows,), b)]
         if ds is not None:
             blobs.append(Blob("W_xh_static", (rows, ds), w))
@@ -147,8 +143,8 @@ class LSTM(_Recurrent):
     def blobs(self, layer, bottoms):
         rows, d, ds = self._sizes(layer, bottoms)
         p = layer.param
-        w = _filler(p, "weight_filler")
-        blobs = [Blob("W_xc", (rows, d), w), Blob("b_c", (rows,), _filler(p, "bias_filler"))]
+        w = filler(p, "weight_filler")
+        blobs = [Blob("W_xc", (rows, d), w), Blob("b_c", (rows,), filler(p, "bias_filler"))]
         if ds is not None:
             blobs.append(Blob("W_xc_static", (rows, ds), w))
         return blobs + [Blob("W_hc", (rows, p.num_output), w)]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from netdef.backend.layer import CaffeLayer
+from netdef.layers.base_torch import CaffeLayer
 from netdef.layers.reduce_ops import argmax_shape
 from netdef.layers.spec import canonical_axis
 from netdef.proto import caffe_pb2

@@ -2,17 +2,13 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from netdef.errors import GraphError, did_you_mean
 from netdef.layers.spec import LayerSpec
 
 _SPECS: dict[str, LayerSpec] = {}
 
-# Family modules that define specs; importing them registers their types.
-FAMILIES = (
-    "activation", "conv", "pool", "norm", "inner_product", "scale", "eltwise",
-    "shape_ops", "reduce_ops", "softmax", "loss", "data", "recurrent", "misc",
-)
 _loaded = False
 
 
@@ -27,11 +23,22 @@ def register(cls: type[LayerSpec]) -> type[LayerSpec]:
     return cls
 
 
+def family_modules() -> list[str]:
+    """Every module of netdef/layers except the torch side (`*_torch`, loaded
+    only when a net is compiled) and private ones. Helper modules (spec,
+    geometry) are listed too: importing them registers nothing and costs nothing."""
+    import netdef.layers
+
+    return sorted(m.name for m in pkgutil.iter_modules(netdef.layers.__path__)
+                  if not m.name.endswith("_torch") and not m.name.startswith("_"))
+
+
 def _load_families() -> None:
+    """Import every family module once; each registers its types on import."""
     global _loaded
     if not _loaded:
         _loaded = True
-        for fam in FAMILIES:
+        for fam in family_modules():
             importlib.import_module(f"netdef.layers.{fam}")
 
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 from math import prod
 
 from netdef.layers.registry import register
-from netdef.layers.spec import Blob, Count, LayerSpec, Shape, canonical_axis, check, fmt_shape
-from netdef.proto import caffe_pb2
+from netdef.layers.spec import Blob, Count, LayerSpec, Shape, canonical_axis, check, filler, fmt_shape
 
 
 def _param_operand(p, x: Shape, what: str) -> tuple[int, Shape]:
@@ -51,14 +50,6 @@ def operand(layer, bottoms: list[Shape], what: str) -> tuple[int, Shape]:
     return (axis if shape else 0), shape
 
 
-def _filler(p, field: str, default_value: float | None = None):
-    if p.HasField(field):
-        return getattr(p, field)
-    if default_value is None:
-        return None  # Caffe's default FillerParameter: constant 0
-    return caffe_pb2.FillerParameter(type="constant", value=default_value)
-
-
 def _label(p, num_bottoms: int) -> str:
     if num_bottoms > 1:  # num_axes is taken from bottom 1
         return f"axis {p.axis}"
@@ -82,9 +73,9 @@ class Scale(LayerSpec):
         _, shape = operand(layer, bottoms, "scale")
         blobs = []
         if len(bottoms) == 1:  # with two bottoms the scale is bottom 1: no blob
-            blobs.append(Blob("weight", shape, _filler(p, "filler", default_value=1.0)))
+            blobs.append(Blob("weight", shape, filler(p, "filler", default_value=1.0)))
         if p.bias_term:
-            blobs.append(Blob("bias", shape, _filler(p, "bias_filler")))
+            blobs.append(Blob("bias", shape, filler(p, "bias_filler")))
         return blobs
 
     def flops(self, layer, bottoms, tops):
@@ -112,7 +103,7 @@ class Bias(LayerSpec):
         if len(bottoms) > 1:
             return []
         _, shape = operand(layer, bottoms, "bias")
-        return [Blob("bias", shape, _filler(layer.param, "filler"))]
+        return [Blob("bias", shape, filler(layer.param, "filler"))]
 
     def summary(self, layer):
         return _label(layer.param, len(layer.bottoms))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from netdef.backend.layer import CaffeLayer
+from netdef.layers.base_torch import CaffeLayer
 from netdef.layers.scale import operand
 
 

@@ -13,14 +13,6 @@ from netdef.layers.registry import register
 from netdef.layers.spec import Blob, Count, LayerSpec, Shape, canonical_axis, check, fmt_shape
 
 
-def _no_in_place(layer) -> None:
-    """Caffe's Split, Flatten and Reshape refuse to write their top over the bottom."""
-    for i, top in enumerate(layer.tops):
-        check(top not in layer.bottoms,
-              f'top {i} "{top}" is also a bottom: {layer.type} cannot work in place; '
-              "give the top its own name", "top")
-
-
 def legacy_axis(p, legacy: str, num_axes: int) -> int:
     """`axis`, or the deprecated uint32 `concat_dim`/`slice_dim` (counted from 0, never negative)."""
     check(not (p.HasField("axis") and p.HasField(legacy)),
@@ -120,7 +112,6 @@ class Split(_Mover):
     impl = "shape_ops_torch:Split"
 
     def infer(self, layer, bottoms):
-        _no_in_place(layer)
         return [bottoms[0]] * len(layer.tops)
 
 
@@ -154,7 +145,6 @@ class Flatten(_Mover):
     impl = "shape_ops_torch:Flatten"
 
     def infer(self, layer, bottoms):
-        _no_in_place(layer)
         return [flatten_shape(bottoms[0], layer.param.axis, layer.param.end_axis)]
 
     def summary(self, layer):
@@ -211,7 +201,6 @@ class Reshape(_Mover):
     impl = "shape_ops_torch:Reshape"
 
     def infer(self, layer, bottoms):
-        _no_in_place(layer)
         p = layer.param
         return [reshape_shape(bottoms[0], list(p.shape.dim), p.axis, p.num_axes)]
 

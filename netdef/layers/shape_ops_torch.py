@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from netdef.backend.layer import CaffeLayer
+from netdef.layers.base_torch import CaffeLayer
 from netdef.errors import BackendError
 from netdef.layers.shape_ops import crop_offsets, flatten_shape, legacy_axis, reshape_shape, slice_sizes
 from netdef.layers.spec import canonical_axis

@@ -11,6 +11,7 @@ front end and the backend need to know about a type is declared on it:
         tops = Count.same_as_bottoms()          # EqualNumBottomTopBlobs
         impl = "conv_torch:Convolution"         # torch module, imported lazily
 
+        def resolve(self, layer, bottoms): ...  # once: attributes the rules share (layer.attrs)
         def infer(self, layer, bottoms): ...    # pure: bottom shapes -> top shapes
         def blobs(self, layer, bottoms): ...    # parameter blobs, Caffe's order
         def macs(self, layer, bottoms, tops): ...
@@ -86,15 +87,22 @@ class LayerSpec:
     tops: ClassVar[Count] = Count.exactly(1)
     loss: ClassVar[bool] = False              # loss layer: top 0 gets loss_weight 1 by default
     auto_tops: ClassVar[bool] = False         # Caffe creates missing tops (loss layers)
-    in_place_ok: ClassVar[bool] = True        # informational: whether top == bottom is sensible
+    in_place_ok: ClassVar[bool] = True        # False: top i == bottom i is a GraphError (graph builder)
     no_backward: ClassVar[bool] = False       # Caffe's Backward is NOT_IMPLEMENTED (Accuracy, ArgMax...)
     no_backward_to: ClassVar[tuple[int, ...]] = ()  # bottoms never given a gradient (labels, indices)
     impl: ClassVar[str | None] = None         # "family_torch:ClassName" under netdef.layers
     role: ClassVar[str] = "compute"           # "data", "loss", "compute": for drawing and reports
     shape_at_forward: ClassVar[bool] = False  # tops are reshaped by Forward (Filter), so the
-                                              # set-up shapes `infer` gives are not the run-time ones
+                                              # set-up shapes `infer` gives are not the run-time ones;
+                                              # the graph builder marks them (Net.shaped_at_forward)
 
     # -- rules -------------------------------------------------------------------
+    def resolve(self, layer, bottoms: list[Shape]) -> object:
+        """Attributes several rules and the torch set-up share (Convolution's geometry),
+        derived once from the parameters and bottom shapes; the shapes pass keeps the
+        result as `layer.attrs` before calling the other rules. Default: nothing."""
+        return None
+
     def infer(self, layer, bottoms: list[Shape]) -> list[Shape]:
         """Top shapes from bottom shapes. Default: shape-preserving (one top per bottom)."""
         return list(bottoms)
@@ -129,6 +137,28 @@ def canonical_axis(axis: int, num_axes: int, what: str = "axis", field: str | No
           f"{what} {axis} is out of range for a {num_axes}-D blob (valid: {-num_axes}..{num_axes - 1})",
           field or what)
     return axis + num_axes if axis < 0 else axis
+
+
+def legacy_4d(shape: Shape, from_end: bool = False) -> Shape | None:
+    """Caffe's 4-D view (num, channels, height, width) of a blob of at most 4 axes; None
+    for more. Missing axes are 1: trailing ones, as num()..width() read a blob, or with
+    `from_end` leading ones, as LegacyShape(-4..-1) compares stored blobs (a bias 1x1x1xN)."""
+    if len(shape) > 4:
+        return None
+    pad = (1,) * (4 - len(shape))
+    return pad + tuple(shape) if from_end else tuple(shape) + pad
+
+
+def filler(p, field: str, default_value: float | None = None):
+    """The FillerParameter `field` of message p if set; else Caffe's default for it:
+    constant `default_value` (None: Caffe's default FillerParameter, constant 0)."""
+    from netdef.proto import caffe_pb2
+
+    if p.HasField(field):
+        return getattr(p, field)
+    if default_value is None:
+        return None
+    return caffe_pb2.FillerParameter(type="constant", value=default_value)
 
 
 def fmt_shape(shape: Shape) -> str:

@@ -1,2 +1,2 @@
 """Static shape inference and its reports (no torch here)."""
-from netdef.shapes.infer import LayerShapes, NetShapes, infer_shapes  # noqa: F401
+from netdef.shapes.infer import LayerShapes, NetShapes, Share, infer_shapes  # noqa: F401

@@ -15,15 +15,31 @@ from netdef.layers.spec import Blob, Shape, fmt_shape
 from netdef.proto import caffe_pb2
 
 
+@dataclass(frozen=True)
+class Share:
+    """A parameter blob owned by an earlier layer (`param { name: }`, Caffe's AppendParam)."""
+
+    name: str                         # the ParamSpec name both layers give
+    owner: str                        # the first layer that named it: it owns the data
+    owner_layer: int                  # that layer's index in the net (names may repeat)
+    owner_blob: int                   # index of the blob among the owner's blobs
+    reshape: bool                     # PERMISSIVE with another shape (equal count): a reshaped view
+
+
 @dataclass
 class LayerShapes:
     layer: Layer
     bottom_shapes: list[Shape]
     top_shapes: list[Shape]
     blobs: list[Blob]                 # parameter blobs, Caffe's order
-    shared: list[bool]                # blob i is owned by an earlier layer (param { name: })
+    shares: list[Share | None]        # per blob: where its data lives, None if this layer owns it
     macs: int
     flops: int
+
+    @property
+    def shared(self) -> list[bool]:
+        """Per blob: owned by an earlier layer."""
+        return [s is not None for s in self.shares]
 
     @property
     def params(self) -> int:
@@ -100,6 +116,7 @@ def infer_shapes(net: Net) -> NetShapes:
 
 def _layer_shapes(layer: Layer, bottoms: list[Shape]) -> LayerShapes:
     spec = layer.spec
+    layer.attrs = spec.resolve(layer, bottoms)
     tops = [tuple(int(d) for d in t) for t in spec.infer(layer, bottoms)]
     if len(tops) != len(layer.tops):
         raise ShapeError(f"internal: rule gave {len(tops)} top shapes for {len(layer.tops)} tops")
@@ -107,12 +124,14 @@ def _layer_shapes(layer: Layer, bottoms: list[Shape]) -> LayerShapes:
         if any(d < 0 for d in shape):
             raise ShapeError(f'top "{name}" would have negative size {fmt_shape(shape)}')
     blobs = spec.blobs(layer, bottoms)
-    return LayerShapes(layer, bottoms, tops, blobs, [False] * len(blobs),
+    return LayerShapes(layer, bottoms, tops, blobs, [None] * len(blobs),
                        macs=spec.macs(layer, bottoms, tops), flops=spec.flops(layer, bottoms, tops))
 
 
 def _share_params(layer: Layer, ls: LayerShapes, owners: dict) -> None:
-    """Caffe's AppendParam: a named ParamSpec shares with the first layer using that name."""
+    """Caffe's AppendParam: a named ParamSpec shares with the first layer using that name.
+    Same shape, or share_mode PERMISSIVE and the same count (the blob is then a reshaped
+    view of the owner's); the backend builds exactly what this records."""
     specs = list(layer.lp.param)
     if len(specs) > len(ls.blobs):
         raise GraphError(f"{len(specs)} param {{ }} entries but the layer has {len(ls.blobs)} "
@@ -121,9 +140,9 @@ def _share_params(layer: Layer, ls: LayerShapes, owners: dict) -> None:
         if not spec.name:
             continue
         if spec.name not in owners:
-            owners[spec.name] = (layer, blob)
+            owners[spec.name] = (layer, i, blob)
             continue
-        owner, owner_blob = owners[spec.name]
+        owner, owner_index, owner_blob = owners[spec.name]
         permissive = spec.share_mode == caffe_pb2.ParamSpec.PERMISSIVE
         ok = owner_blob.count == blob.count if permissive else owner_blob.shape == blob.shape
         if not ok:
@@ -132,4 +151,4 @@ def _share_params(layer: Layer, ls: LayerShapes, owners: dict) -> None:
                 f'shared parameter "{spec.name}" (blob {i}) has shape {fmt_shape(blob.shape)} here but '
                 f'{fmt_shape(owner_blob.shape)} in layer "{owner.name}" ({owner.where}); '
                 f"shared blobs need {rule}", field="param")
-        ls.shared[i] = True
+        ls.shares[i] = Share(spec.name, owner.name, owner.index, owner_index, reshape=owner_blob.shape != blob.shape)

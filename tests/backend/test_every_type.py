@@ -1,5 +1,6 @@
 """Every registered layer type has a torch implementation, and for every type some
-net runs in which the real output shapes equal the front end's inferred shapes."""
+net runs in which the real output shapes equal the front end's inferred shapes:
+the family test files' rows, the reference layer cases, and nets over real data."""
 from __future__ import annotations
 
 import sys
@@ -15,7 +16,7 @@ torch = pytest.importorskip("torch")
 
 @pytest.mark.parametrize("type_name", sorted(all_specs()))
 def test_type_has_torch_class(type_name):
-    from netdef.backend.layer import CaffeLayer
+    from netdef.layers.base_torch import CaffeLayer
     from netdef.backend.net import implementation
 
     class FakeLayer:  # implementation() only reads the spec (and names, for errors)
@@ -36,7 +37,7 @@ def check_shapes(module, out) -> set[str]:
             if layer.in_place(i) or top not in out:
                 continue  # in-place tops hold a later layer's value
             got = tuple(out[top].shape)
-            if layer.spec.shape_at_forward:
+            if top in module.net.shaped_at_forward:
                 assert len(got) == len(shape) or layer.type == "MemoryData", (layer.name, got, shape)
                 continue
             assert got == shape, f'{layer.type} "{layer.name}" top "{top}": ran {got}, inferred {shape}'
@@ -88,8 +89,21 @@ def data_nets(tmp_path, monkeypatch):
         f'layer {{ name: "o" type: "HDF5Output" bottom: "x" bottom: "y" hdf5_output_param {{ file_name: "{tmp_path}/o.h5" }} }}')
 
 
+def first_row_per_type() -> list:
+    """One row of each type the family test files list (tests/layer_rows.py)."""
+    from layer_rows import family_rows
+
+    first = {}
+    for row in family_rows():
+        first.setdefault(row.type, row)
+    return list(first.values())
+
+
 def test_every_type_runs_with_its_inferred_shapes(tmp_path, monkeypatch):
-    seen: set[str] = set()
+    from layer_rows import check_layer_rows
+
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "fixtures"))  # the Python layer's modules
+    seen = check_layer_rows(first_row_per_type())
     for name in layer_cases():
         module, out = run_case_net(name)
         seen |= check_shapes(module, out)

@@ -42,6 +42,54 @@ def test_shared_parameter_shape_mismatch_names_both_layers():
     assert 'shared parameter "w" (blob 0) has shape 3x5 here but 3x4' in msg
 
 
+def _permissive_net(b_width=6):
+    """ip_b's 2x6 weight shares the 12 elements of ip_a's 3x4 one (Caffe's PERMISSIVE)."""
+    return (input_layer("in", "a", (2, 4)) + "\n" + input_layer("in2", "b", (2, b_width)) + "\n"
+            + ip("ip_a", "a", "ya", 'param { name: "w" }')
+            + ip("ip_b", "b", "yb", 'param { name: "w" share_mode: PERMISSIVE }').replace(
+                "num_output: 3", "num_output: 2"))
+
+
+def test_shapes_pass_records_who_owns_a_shared_blob():
+    shapes = netdef.infer_shapes(netdef.open_net(_permissive_net()))
+    share = shapes.layer("ip_b").shares[0]
+    assert (share.name, share.owner, share.owner_blob, share.reshape) == ("w", "ip_a", 0, True)
+    assert shapes.layer("ip_b").shared == [True, False] and shapes.layer("ip_a").shared == [False, False]
+    assert shapes.total_params == 12 + 3 + 2
+
+
+def test_permissive_sharing_is_a_reshaped_view_of_the_owner():
+    net = netdef.load(_permissive_net(), seed=3)
+    wa, wb = net.params()["ip_a"][0], net.params()["ip_b"][0]
+    assert wb.shape == (2, 6) and torch.equal(wb, wa.detach().view(2, 6))
+    assert len(list(net.parameters())) == 3  # one weight, two biases
+    assert "ip_b.weight" not in net.state_dict()
+    a, b = torch.randn(2, 4), torch.randn(2, 6)
+    out = net(a=a, b=b)
+    (out["ya"].sum() + out["yb"].sum()).backward()
+    expected = a.sum(0).expand(3, 4) + b.sum(0).expand(2, 6).reshape(3, 4)
+    torch.testing.assert_close(wa.grad, expected)
+    net.to(torch.float64)
+    assert net.params()["ip_b"][0].dtype == torch.float64
+
+
+def test_permissive_sharing_round_trips_through_a_caffemodel(tmp_path):
+    from netdef.io.weights import save_weights
+
+    net = netdef.load(_permissive_net(), seed=3)
+    path = str(tmp_path / "w.caffemodel")
+    save_weights(net, path)
+    other = netdef.load(_permissive_net(), seed=4, weights=path)
+    torch.testing.assert_close(other.params()["ip_a"][0], net.params()["ip_a"][0])
+    torch.testing.assert_close(other.params()["ip_b"][0], net.params()["ip_b"][0])
+
+
+def test_permissive_sharing_needs_equal_counts():
+    text = _permissive_net(b_width=5)
+    with pytest.raises(netdef.NetdefError, match="shared blobs need the same count"):
+        netdef.infer_shapes(netdef.open_net(text))
+
+
 def test_loss_is_the_weighted_sum_of_loss_tops():
     text = (input_layer("in", "x", (4, 3)) + "\n" + input_layer("lab", "label", (4,)) + "\n"
             'layer { name: "l1" type: "SoftmaxWithLoss" bottom: "x" bottom: "label" top: "l1" }\n'

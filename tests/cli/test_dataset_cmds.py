@@ -57,7 +57,7 @@ def test_unreadable_image_is_one_warning_line(tmp_path, capsys):
     assert main(["convert-imageset", "--no-progress", f"{tmp_path}/", str(tmp_path / "list.txt"),
                  str(tmp_path / "db")]) == 0
     out, err = capsys.readouterr()
-    assert f'netdef: warning: could not open or find file "{tmp_path}/bad.png" (line 2 of ' in err
+    assert f'netdef: warning: could not decode image "{tmp_path}/bad.png": not an image OpenCV can read' in err
     assert out.endswith("wrote 1 records to " + str(tmp_path / "db") + ", 1 skipped\n")
     assert [k for k, _ in _items(tmp_path / "db")] == [b"00000000_ok.png"]
 

@@ -58,8 +58,8 @@ ERRORS = [  # (type, params, extra net text before, message, line of the offendi
               "transform_param { force_color: true force_gray: true }"], "",
      "cannot set both force_color and force_gray", 7),
     ("Data", ['data_param { source: "gone_lmdb" batch_size: 4 backend: LMDB }'], "",
-     r'source "gone_lmdb" not found \(looked in .*\); without crop_size the image size cannot be '
-     "assumed: pass --input data=4,C,H,W", 6),
+     r'source "gone_lmdb" not found \(looked in .*\); the prototxt gives no image size \(no crop_size, '
+     r"resize or readable mean_file\): pass --input data=4,C,H,W", 6),
     ("ImageData", ["image_data_param { source: \"x\" new_height: 10 }"], "",
      r"set new_height and new_width together \(got new_height 10, new_width 0\)", 6),
     ("ImageData", ['image_data_param { source: "{empty_list}" }'], "", 'image list ".*" is empty', 6),

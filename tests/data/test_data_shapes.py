@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 import netdef
+from layer_rows import LayerRow, check_layer_row, layer_rows
 from netbuild import field_layer, inputs_x
+from netdef.errors import ShapeError
 from netdef.graph import NetOptions
 
 
@@ -87,15 +89,22 @@ def _fmt(params, sources, ref_data):
             for p in params]
 
 
-@pytest.mark.parametrize("params,tops,want", [
-    (["dummy_data_param { shape { dim: 2 dim: 3 } }"], ("a",), {"a": (2, 3)}),
-    (["dummy_data_param { shape { dim: 2 } shape { dim: 4 dim: 1 } }"], ("a", "b"), {"a": (2,), "b": (4, 1)}),
-    (["dummy_data_param { shape { dim: 5 } }"], ("a", "b"), {"a": (5,), "b": (5,)}),
-    (["dummy_data_param { num: 2 channels: 3 height: 4 width: 5 num: 6 }"], ("a", "b"),
-     {"a": (2, 3, 4, 5), "b": (6, 3, 4, 5)}),
-])
-def test_dummy_data_shapes(params, tops, want):
-    assert shapes_of(layer("DummyData", params, tops)) == want
+ROWS = [  # source-less data layers, on the shared row harness
+    LayerRow("type: \"DummyData\" dummy_data_param { shape { dim: 2 dim: 3 } }", [], [(2, 3)]),
+    LayerRow("type: \"DummyData\" dummy_data_param { shape { dim: 2 } shape { dim: 4 dim: 1 } }", [],
+             [(2,), (4, 1)]),
+    LayerRow("type: \"DummyData\" dummy_data_param { shape { dim: 5 } }", [], [(5,), (5,)]),
+    LayerRow("type: \"DummyData\" dummy_data_param { num: 2 channels: 3 height: 4 width: 5 num: 6 }", [],
+             [(2, 3, 4, 5), (6, 3, 4, 5)]),
+    LayerRow("type: \"Input\" input_param { shape { dim: 2 dim: 3 } }", [], [(2, 3)], run=False),  # fed only
+    LayerRow("type: \"HDF5Output\" hdf5_output_param { file_name: \"/dev/null\" }", [(2, 3), (2,)], [],
+             run=False),  # writes a file
+]
+
+
+@layer_rows(ROWS)
+def test_rows(row):
+    check_layer_row(row)
 
 
 def test_hdf5_output_has_no_tops():
@@ -145,14 +154,14 @@ def test_relative_source_current_directory_first_then_prototxt_folder(tmp_path, 
 # -- absent sources: one warning, or a request for --input ---------------------------
 @pytest.mark.parametrize("params,want,assumed", [
     (['data_param { source: "gone/ilsvrc12_train_lmdb" batch_size: 8 backend: LMDB }',
-      "transform_param { crop_size: 227 }"], (8, 3, 227, 227), "3 channels (colour images), 227x227 from crop_size"),
-    (['data_param { source: "gone/mnist_train_lmdb" batch_size: 64 backend: LMDB }'], (64, 1, 28, 28),
-     'MNIST images (1x28x28): the source path says "mnist"'),
-    (['data_param { source: "gone/mnist_siamese_train_leveldb" batch_size: 64 }'], (64, 2, 28, 28),
-     'MNIST pairs images (2x28x28): the source path says "siamese"'),
+      "transform_param { crop_size: 227 }"], (8, 3, 227, 227),
+     "batch 8 from batch_size, 3 channels (colour images), 227x227 from crop_size"),
+    (['data_param { source: "gone/mnist_train_lmdb" batch_size: 64 backend: LMDB }',
+      "transform_param { crop_size: 28 mean_value: 1 mean_value: 2 }"], (64, 2, 28, 28),
+     "batch 64 from batch_size, 2 channels from the 2 mean_value entries, 28x28 from crop_size"),
     (['data_param { source: "gone/cifar10_train_lmdb" batch_size: 100 backend: LMDB }',
       'transform_param { mean_file: "{mean}" }'], (100, 3, 36, 36),
-     "channels from mean_file, 36x36 from mean_file"),
+     "batch 100 from batch_size, channels from mean_file, 36x36 from mean_file"),
 ])
 def test_absent_source_warns_once(sources, ref_data, params, want, assumed):
     warnings = []
@@ -162,7 +171,22 @@ def test_absent_source_warns_once(sources, ref_data, params, want, assumed):
     assert warnings == [
         f'<string>:1:1: layer "d" (Data): source "{source}" not found (looked in '
         f"{os.path.abspath(source)} and /nowhere/{source}); assuming data is {'x'.join(map(str, want))} "
-        f"({assumed}); pass --input data=N,C,H,W to set it"]
+        f"from the prototxt ({assumed}); pass --input data=N,C,H,W to set it"]
+
+
+@pytest.mark.parametrize("source", ["gone/mnist_train_lmdb", "gone/cifar10_train_lmdb", "gone/mnist_siamese_train_leveldb"])
+def test_absent_source_shape_never_comes_from_the_path_name(source):
+    """Without crop_size or a readable mean_file the image size is unknown, whatever the path says."""
+    text = layer("Data", [f'data_param {{ source: "{source}" batch_size: 64 }}'])
+    with pytest.raises(ShapeError, match=r"the prototxt gives no image size .*: pass --input data=64,C,H,W"):
+        shapes_of(text, [], base_dir="/nowhere")
+
+
+def test_absent_source_with_batch_override_says_so():
+    warnings = []
+    text = layer("Data", ['data_param { source: "gone/x_lmdb" batch_size: 64 }', "transform_param { crop_size: 5 }"])
+    assert shapes_of(text, warnings, base_dir="/nowhere", batch=2)["data"] == (2, 3, 5, 5)
+    assert "assuming data is 2x3x5x5 from the prototxt (batch 2 from --batch, " in warnings[0]
 
 
 def test_absent_image_list_assumes_is_color():
@@ -170,7 +194,7 @@ def test_absent_image_list_assumes_is_color():
     text = layer("ImageData", ['image_data_param { source: "gone.txt" is_color: false batch_size: 2 }',
                                "transform_param { crop_size: 10 }"])
     assert shapes_of(text, warnings) == {"data": (2, 1, 10, 10), "label": (2,)}
-    assert len(warnings) == 1 and "assuming data is 2x1x10x10 (10x10 from crop_size)" in warnings[0]
+    assert len(warnings) == 1 and "assuming data is 2x1x10x10 from the prototxt (batch 2 from batch_size, 10x10 from crop_size)" in warnings[0]
 
 
 def test_absent_source_without_warn_callback_is_quiet():

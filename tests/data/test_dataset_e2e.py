@@ -70,3 +70,38 @@ def test_images_to_lmdb_to_forward(dataset, kind):
     for i, x in enumerate(got):
         assert np.array_equal(x, want[i % 6]), i
     assert np.isfinite(first["loss"].item())
+
+
+TRAIN_NET = """name: "tiny"
+layer {{ name: "data" type: "Data" top: "data" top: "label" include {{ phase: TRAIN }}
+  data_param {{ source: "{dir}/raw" backend: LMDB batch_size: 4 }}
+  transform_param {{ crop_size: 12 mirror: true mean_file: "{dir}/raw.binaryproto" scale: 0.0078125 }} }}
+layer {{ name: "data" type: "Data" top: "data" top: "label" include {{ phase: TEST }}
+  data_param {{ source: "{dir}/enc" backend: LMDB batch_size: 3 }}
+  transform_param {{ crop_size: 12 mean_file: "{dir}/enc.binaryproto" scale: 0.0078125 }} }}
+layer {{ name: "conv" type: "Convolution" bottom: "data" top: "conv"
+  convolution_param {{ num_output: 4 kernel_size: 3 weight_filler {{ type: "xavier" }} }} }}
+layer {{ name: "relu" type: "ReLU" bottom: "conv" top: "conv" }}
+layer {{ name: "ip" type: "InnerProduct" bottom: "conv" top: "ip"
+  inner_product_param {{ num_output: 3 weight_filler {{ type: "xavier" }} }} }}
+layer {{ name: "acc" type: "Accuracy" bottom: "ip" bottom: "label" top: "accuracy" include {{ phase: TEST }} }}
+layer {{ name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }}
+"""
+SOLVER = """net: "net.prototxt"
+base_lr: 0.01 momentum: 0.9 lr_policy: "fixed"
+max_iter: 6 display: 2 test_iter: 2 test_interval: 3
+snapshot_prefix: "snap" random_seed: 1
+"""
+
+
+def test_netdef_train_on_the_converted_dataset(dataset, tmp_path, monkeypatch, capsys):
+    """convert-imageset -> compute-mean -> `netdef train` (TRAIN on the raw DB, TEST on
+    the JPEG-encoded one): it runs, tests, and snapshots."""
+    (tmp_path / "net.prototxt").write_text(TRAIN_NET.format(dir=dataset))
+    (tmp_path / "solver.prototxt").write_text(SOLVER)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--solver", "solver.prototxt", "--no-plot"]) == 0
+    err = capsys.readouterr().err
+    assert "Iteration 6, Testing net (#0)" in err and "Test net output #0: accuracy = " in err
+    assert "Optimization Done." in err
+    assert (tmp_path / "snap_iter_6.caffemodel").exists()

@@ -7,15 +7,11 @@ import pytest
 
 import netdef
 from netdef.errors import GraphError, ShapeError
+from layer_rows import LayerRow, check_layer_row, layer_rows, layer_shapes
 from netbuild import layer_l, line_of, row_ids
 
 
 net_text = layer_l
-
-
-def layer_shapes(layer: str, *bottoms, phase: str = "TEST"):
-    net = netdef.open_net(net_text(layer, *bottoms), phase=phase)
-    return netdef.infer_shapes(net).layer("l")
 
 
 def shape_error(text: str, phase: str = "TEST") -> str:
@@ -24,44 +20,40 @@ def shape_error(text: str, phase: str = "TEST") -> str:
     return str(info.value)
 
 
-
-
 _ids = row_ids
 
 
 N4 = (2, 3, 4, 5)
 
-# (layer body, bottom shapes, top shape, parameter blob shapes)
+# (layer body, bottom shapes, top shapes, parameter blob shapes)
 ROWS = [
-    ('type: "ReLU"', [N4], N4, []),
-    ('type: "ReLU" relu_param { negative_slope: 0.1 }', [(7,)], (7,), []),
-    ('type: "ReLU"', [()], (), []),
-    ('type: "PReLU"', [N4], N4, [(3,)]),
-    ('type: "PReLU" prelu_param { channel_shared: true }', [N4], N4, [()]),
-    ('type: "PReLU"', [(8, 10)], (8, 10), [(10,)]),
-    ('type: "ELU" elu_param { alpha: 0.5 }', [N4], N4, []),
-    ('type: "Sigmoid"', [(4, 6)], (4, 6), []),
-    ('type: "TanH"', [N4], N4, []),
-    ('type: "AbsVal"', [N4], N4, []),
-    ('type: "BNLL"', [(1, 1, 1)], (1, 1, 1), []),
-    ('type: "Power" power_param { power: 2 scale: 0.5 shift: 1 }', [N4], N4, []),
-    ('type: "Exp" exp_param { base: 2 }', [N4], N4, []),
-    ('type: "Exp" exp_param { base: 1 }', [N4], N4, []),  # log(1) = 0 is fine for Exp
-    ('type: "Log" log_param { base: 10 }', [N4], N4, []),
-    ('type: "Threshold" threshold_param { threshold: 0.3 }', [N4], N4, []),
-    ('type: "Clip" clip_param { min: -1 max: 1 }', [N4], N4, []),
-    ('type: "Clip"', [N4], N4, []),  # Caffe parses a Clip without clip_param (clips to [0, 0])
-    ('type: "Swish" swish_param { beta: 1.5 }', [N4], N4, []),
-    ('type: "Dropout" dropout_param { dropout_ratio: 0.3 }', [(10, 4096)], (10, 4096), []),
+    LayerRow('type: "ReLU"', [N4], [N4], []),
+    LayerRow('type: "ReLU" relu_param { negative_slope: 0.1 }', [(7,)], [(7,)], []),
+    LayerRow('type: "ReLU"', [()], [()], []),
+    LayerRow('type: "PReLU"', [N4], [N4], [(3,)]),
+    LayerRow('type: "PReLU" prelu_param { channel_shared: true }', [N4], [N4], [()]),
+    LayerRow('type: "PReLU"', [(8, 10)], [(8, 10)], [(10,)]),
+    LayerRow('type: "ELU" elu_param { alpha: 0.5 }', [N4], [N4], []),
+    LayerRow('type: "Sigmoid"', [(4, 6)], [(4, 6)], []),
+    LayerRow('type: "TanH"', [N4], [N4], []),
+    LayerRow('type: "AbsVal"', [N4], [N4], []),
+    LayerRow('type: "BNLL"', [(1, 1, 1)], [(1, 1, 1)], []),
+    LayerRow('type: "Power" power_param { power: 2 scale: 0.5 shift: 1 }', [N4], [N4], []),
+    LayerRow('type: "Exp" exp_param { base: 2 }', [N4], [N4], []),
+    LayerRow('type: "Exp" exp_param { base: 1 }', [N4], [N4], []),  # log(1) = 0 is fine for Exp
+    LayerRow('type: "Log" log_param { base: 10 }', [N4], [N4], []),
+    LayerRow('type: "Threshold" threshold_param { threshold: 0.3 }', [N4], [N4], []),
+    LayerRow('type: "Clip" clip_param { min: -1 max: 1 }', [N4], [N4], []),
+    LayerRow('type: "Clip"', [N4], [N4], []),  # Caffe parses a Clip without clip_param (clips to [0, 0])
+    LayerRow('type: "Swish" swish_param { beta: 1.5 }', [N4], [N4], []),
+    LayerRow('type: "Dropout" dropout_param { dropout_ratio: 0.3 }', [(10, 4096)], [(10, 4096)], []),
 ]
 
 
-@pytest.mark.parametrize("layer, bottoms, top, params", ROWS, ids=_ids(ROWS))
-def test_shapes(layer, bottoms, top, params):
-    ls = layer_shapes(layer, *bottoms)
-    assert ls.top_shapes == [top]
-    assert [b.shape for b in ls.blobs] == params
-    assert ls.macs == 0
+@layer_rows(ROWS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_rows(row, dtype):
+    assert check_layer_row(row, dtype=dtype).macs == 0
 
 
 def test_dropout_ratio_one_is_fine_in_test():
@@ -126,12 +118,33 @@ def test_error_messages(layer, bottom, phase, token, message):
     assert f'layer "l" ({kind}): {message}' in err
 
 
-def test_absval_refuses_in_place():
-    text = net_text('type: "AbsVal"', N4).replace('top: "y"', 'top: "x0"')
-    err = shape_error(text)
-    assert err.startswith(f"<string>:{line_of(text, 'top:')}:")
-    assert ('layer "l" (AbsVal): in-place computation is not allowed (top "x0" is also the bottom); '
-            "give the top a new name") in err
+@pytest.mark.parametrize("layer", ['type: "AbsVal"', 'type: "InnerProduct" inner_product_param { num_output: 5 }'])
+def test_types_that_forbid_in_place_are_refused_by_the_graph(layer):
+    """`in_place_ok = False` is enforced once, by the graph builder."""
+    text = net_text(layer, N4).replace('top: "y"', 'top: "x0"')
+    with pytest.raises(GraphError) as info:
+        netdef.open_net(text)
+    kind = layer.split('"')[1]
+    assert str(info.value).startswith(f"<string>:{line_of(text, 'top:')}:")
+    assert (f'layer "l" ({kind}): top 0 "x0" is also bottom 0: {kind} cannot work in place; '
+            "give the top its own name") in str(info.value)
+
+
+def test_every_type_that_forbids_in_place_is_refused():
+    from netdef.layers import all_specs
+    from netbuild import inputs_x
+
+    forbidding = {t: spec for t, spec in all_specs().items() if not spec.in_place_ok}
+    assert {"AbsVal", "Split", "Flatten", "Reshape", "InnerProduct"} <= set(forbidding)
+    for type_, spec in forbidding.items():
+        nb = max(spec.bottoms.min, 1)
+        nt = nb if spec.tops.same_as_bottoms else max(spec.tops.min, 1)
+        tops = ["x0"] + [f"y{i}" for i in range(1, nt)]
+        text = (inputs_x(*[N4] * nb) + f'layer {{ name: "l" type: "{type_}" '
+                + "".join(f'bottom: "x{i}" ' for i in range(nb))
+                + "".join(f'top: "{t}" ' for t in tops) + "}\n")
+        with pytest.raises(GraphError, match=f'top 0 "x0" is also bottom 0: {type_} cannot work in place'):
+            netdef.open_net(text)
 
 
 def test_neuron_takes_one_bottom():
@@ -144,18 +157,6 @@ def test_neuron_takes_one_bottom():
 
 def _compile(layer, *bottoms, phase="TEST", **kwargs):
     return netdef.load(net_text(layer, *bottoms), phase=phase, **kwargs)
-
-
-@pytest.mark.parametrize("layer, bottoms, top, params", ROWS, ids=_ids(ROWS))
-@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
-def test_torch_matches_infer(layer, bottoms, top, params, dtype_name):
-    torch = pytest.importorskip("torch")
-    dtype = getattr(torch, dtype_name)
-    net = _compile(layer, *bottoms, dtype=dtype, seed=0)
-    inputs = {f"x{i}": torch.rand(s, dtype=dtype) + 0.1 for i, s in enumerate(bottoms)}  # > 0 for Log
-    y = net(**inputs)["y"]
-    assert tuple(y.shape) == top and y.dtype == dtype
-    assert [tuple(t.shape) for t in net.params().get("l", [])] == params
 
 
 DROPOUT = 'type: "Dropout" dropout_param { dropout_ratio: 0.3 }'

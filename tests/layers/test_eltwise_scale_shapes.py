@@ -7,16 +7,11 @@ import pytest
 
 import netdef
 from netdef.errors import GraphError, ShapeError
+from layer_rows import LayerRow, check_layer_row, layer_rows, layer_shapes
 from netbuild import layer_l, line_of, row_ids
 
 
 net_text = layer_l
-
-
-def layer_shapes(layer: str, *bottoms):
-    return netdef.infer_shapes(netdef.open_net(net_text(layer, *bottoms))).layer("l")
-
-
 
 
 _ids = row_ids
@@ -24,41 +19,39 @@ _ids = row_ids
 
 N4 = (2, 3, 4, 5)
 
-# (layer body, bottom shapes, top shape, parameter blob shapes)
+# (layer body, bottom shapes, top shapes, parameter blob shapes)
 ROWS = [
-    ('type: "Eltwise"', [N4, N4], N4, []),
-    ('type: "Eltwise" eltwise_param { operation: SUM coeff: 1 coeff: -0.5 coeff: 2 }', [N4] * 3, N4, []),
-    ('type: "Eltwise" eltwise_param { operation: PROD }', [(6,), (6,)], (6,), []),
-    ('type: "Eltwise" eltwise_param { operation: MAX }', [N4] * 4, N4, []),
-    ('type: "Scale"', [N4], N4, [(3,)]),
-    ('type: "Scale" scale_param { bias_term: true }', [N4], N4, [(3,), (3,)]),
-    ('type: "Scale" scale_param { axis: 1 num_axes: 2 bias_term: true }', [N4], N4, [(3, 4), (3, 4)]),
-    ('type: "Scale" scale_param { axis: 2 }', [N4], N4, [(4,)]),
-    ('type: "Scale" scale_param { axis: -1 }', [N4], N4, [(5,)]),
-    ('type: "Scale" scale_param { num_axes: 0 bias_term: true }', [N4], N4, [(), ()]),
-    ('type: "Scale" scale_param { num_axes: -1 }', [N4], N4, [(3, 4, 5)]),
-    ('type: "Scale" scale_param { axis: 0 num_axes: -1 }', [N4], N4, [N4]),
-    ('type: "Scale" scale_param { axis: 3 num_axes: 1 }', [N4], N4, [(5,)]),
-    ('type: "Scale"', [N4, (3, 4)], N4, []),
-    ('type: "Scale" scale_param { bias_term: true }', [N4, (3, 4)], N4, [(3, 4)]),
-    ('type: "Scale" scale_param { axis: 0 bias_term: true }', [N4, (2, 3)], N4, [(2, 3)]),
-    ('type: "Scale" scale_param { axis: -2 }', [N4, (4, 5)], N4, []),
-    ('type: "Scale" scale_param { bias_term: true }', [N4, ()], N4, [()]),
-    ('type: "Bias"', [N4], N4, [(3,)]),
-    ('type: "Bias" bias_param { axis: 0 num_axes: 2 }', [N4], N4, [(2, 3)]),
-    ('type: "Bias" bias_param { num_axes: 0 }', [N4], N4, [()]),
-    ('type: "Bias" bias_param { num_axes: -1 }', [(8, 10)], (8, 10), [(10,)]),
-    ('type: "Bias"', [N4, (3, 4)], N4, []),
-    ('type: "Bias" bias_param { axis: 2 }', [N4, (4,)], N4, []),
+    LayerRow('type: "Eltwise"', [N4, N4], [N4], []),
+    LayerRow('type: "Eltwise" eltwise_param { operation: SUM coeff: 1 coeff: -0.5 coeff: 2 }', [N4] * 3, [N4], []),
+    LayerRow('type: "Eltwise" eltwise_param { operation: PROD }', [(6,), (6,)], [(6,)], []),
+    LayerRow('type: "Eltwise" eltwise_param { operation: MAX }', [N4] * 4, [N4], []),
+    LayerRow('type: "Scale"', [N4], [N4], [(3,)]),
+    LayerRow('type: "Scale" scale_param { bias_term: true }', [N4], [N4], [(3,), (3,)]),
+    LayerRow('type: "Scale" scale_param { axis: 1 num_axes: 2 bias_term: true }', [N4], [N4], [(3, 4), (3, 4)]),
+    LayerRow('type: "Scale" scale_param { axis: 2 }', [N4], [N4], [(4,)]),
+    LayerRow('type: "Scale" scale_param { axis: -1 }', [N4], [N4], [(5,)]),
+    LayerRow('type: "Scale" scale_param { num_axes: 0 bias_term: true }', [N4], [N4], [(), ()]),
+    LayerRow('type: "Scale" scale_param { num_axes: -1 }', [N4], [N4], [(3, 4, 5)]),
+    LayerRow('type: "Scale" scale_param { axis: 0 num_axes: -1 }', [N4], [N4], [N4]),
+    LayerRow('type: "Scale" scale_param { axis: 3 num_axes: 1 }', [N4], [N4], [(5,)]),
+    LayerRow('type: "Scale"', [N4, (3, 4)], [N4], []),
+    LayerRow('type: "Scale" scale_param { bias_term: true }', [N4, (3, 4)], [N4], [(3, 4)]),
+    LayerRow('type: "Scale" scale_param { axis: 0 bias_term: true }', [N4, (2, 3)], [N4], [(2, 3)]),
+    LayerRow('type: "Scale" scale_param { axis: -2 }', [N4, (4, 5)], [N4], []),
+    LayerRow('type: "Scale" scale_param { bias_term: true }', [N4, ()], [N4], [()]),
+    LayerRow('type: "Bias"', [N4], [N4], [(3,)]),
+    LayerRow('type: "Bias" bias_param { axis: 0 num_axes: 2 }', [N4], [N4], [(2, 3)]),
+    LayerRow('type: "Bias" bias_param { num_axes: 0 }', [N4], [N4], [()]),
+    LayerRow('type: "Bias" bias_param { num_axes: -1 }', [(8, 10)], [(8, 10)], [(10,)]),
+    LayerRow('type: "Bias"', [N4, (3, 4)], [N4], []),
+    LayerRow('type: "Bias" bias_param { axis: 2 }', [N4, (4,)], [N4], []),
 ]
 
 
-@pytest.mark.parametrize("layer, bottoms, top, params", ROWS, ids=_ids(ROWS))
-def test_shapes(layer, bottoms, top, params):
-    ls = layer_shapes(layer, *bottoms)
-    assert ls.top_shapes == [top]
-    assert [b.shape for b in ls.blobs] == params
-    assert ls.macs == 0
+@layer_rows(ROWS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_rows(row, dtype):
+    assert check_layer_row(row, dtype=dtype).macs == 0
 
 
 def test_eltwise_flops_count_adds_and_coefficients():
@@ -147,17 +140,6 @@ def test_bottom_counts(layer, bottoms, message):
 
 def _compile(layer, *bottoms, **kwargs):
     return netdef.load(net_text(layer, *bottoms), **kwargs)
-
-
-@pytest.mark.parametrize("layer, bottoms, top, params", ROWS, ids=_ids(ROWS))
-@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
-def test_torch_matches_infer(layer, bottoms, top, params, dtype_name):
-    torch = pytest.importorskip("torch")
-    dtype = getattr(torch, dtype_name)
-    net = _compile(layer, *bottoms, dtype=dtype, seed=0)
-    y = net(**{f"x{i}": torch.randn(s, dtype=dtype) for i, s in enumerate(bottoms)})["y"]
-    assert tuple(y.shape) == top and y.dtype == dtype
-    assert [tuple(t.shape) for t in net.params().get("l", [])] == params
 
 
 def _grads(layer, *values):

@@ -3,20 +3,17 @@ forward checked against a second computation."""
 from __future__ import annotations
 
 import re
+from math import prod
 
 import pytest
 
 import netdef
+from layer_rows import LayerRow, check_layer_row, layer_rows, layer_shapes
 from netbuild import inputs_then
 from netdef.errors import ShapeError
 
 
 net_text = inputs_then
-
-
-def layer_shapes(bottoms, layer, name):
-    shapes = netdef.infer_shapes(netdef.open_net(net_text(bottoms, layer), phase="TRAIN"))
-    return shapes.layer(name)
 
 
 def ip(params: str) -> str:
@@ -27,7 +24,7 @@ def embed(params: str) -> str:
     return f'layer {{ name: "emb" type: "Embed" bottom: "x" top: "y"\n  embed_param {{ {params} }} }}'
 
 
-IP_ROWS = [
+IP_CASES = [
     # (params, bottom, top, param shapes)
     ("num_output: 5", (2, 3, 2, 2), (2, 5), [(5, 12), (5,)]),
     ("num_output: 5 axis: 2", (2, 3, 4), (2, 3, 5), [(5, 4), (5,)]),
@@ -39,39 +36,40 @@ IP_ROWS = [
 ]
 
 
-@pytest.mark.parametrize("params,bottom,top,blobs", IP_ROWS)
-def test_inner_product_shapes(params, bottom, top, blobs):
-    ls = layer_shapes({"x": bottom}, ip(params), "ip")
-    assert ls.top_shapes == [top]
-    assert [b.shape for b in ls.blobs] == blobs
-    k = blobs[0][1] if "transpose" not in params else blobs[0][0]
-    m = 1
-    for d in top[:-1]:
-        m *= d
+IP_ROWS = [LayerRow(f'type: "InnerProduct" inner_product_param {{ {params} }}', [bottom], [top], blobs)
+           for params, bottom, top, blobs in IP_CASES]
+
+
+@layer_rows(IP_ROWS)
+def test_inner_product_rows(row):
+    ls = check_layer_row(row)
+    top, weight = row.tops[0], row.blobs[0]
+    k = weight[0] if "transpose" in row.layer else weight[1]
+    m = prod(top[:-1])
     assert ls.macs == m * k * top[-1]
-    assert ls.flops == (0 if "bias_term: false" in params else m * top[-1])
+    assert ls.flops == (0 if "bias_term: false" in row.layer else m * top[-1])
 
 
 def test_inner_product_fillers_and_summary():
-    text = ip('num_output: 3 transpose: true weight_filler { type: "xavier" } bias_filler { type: "constant" value: 0.5 }')
-    ls = layer_shapes({"x": (2, 4)}, text, "ip")
+    ls = layer_shapes('type: "InnerProduct" inner_product_param { num_output: 3 transpose: true '
+                      'weight_filler { type: "xavier" } bias_filler { type: "constant" value: 0.5 } }', (2, 4))
     assert ls.blobs[0].filler.type == "xavier"
     assert ls.blobs[1].filler.value == 0.5
     assert ls.layer.spec.summary(ls.layer) == "3 T"
 
 
 EMBED_ROWS = [
-    ("input_dim: 10 num_output: 4", (2, 3), (2, 3, 4), [(10, 4), (4,)]),
-    ("input_dim: 10 num_output: 4 bias_term: false", (7,), (7, 4), [(10, 4)]),
-    ("input_dim: 3 num_output: 2", (2, 1, 5), (2, 1, 5, 2), [(3, 2), (2,)]),
+    LayerRow('type: "Embed" embed_param { input_dim: 10 num_output: 4 }', [(2, 3)], [(2, 3, 4)], [(10, 4), (4,)]),
+    LayerRow('type: "Embed" embed_param { input_dim: 10 num_output: 4 bias_term: false }', [(7,)], [(7, 4)],
+             [(10, 4)]),
+    LayerRow('type: "Embed" embed_param { input_dim: 3 num_output: 2 }', [(2, 1, 5)], [(2, 1, 5, 2)],
+             [(3, 2), (2,)]),
 ]
 
 
-@pytest.mark.parametrize("params,bottom,top,blobs", EMBED_ROWS)
-def test_embed_shapes(params, bottom, top, blobs):
-    ls = layer_shapes({"x": bottom}, embed(params), "emb")
-    assert ls.top_shapes == [top]
-    assert [b.shape for b in ls.blobs] == blobs
+@layer_rows(EMBED_ROWS)
+def test_embed_rows(row):
+    ls = check_layer_row(row)
     assert ls.macs == 0
     assert ls.layer.spec.no_backward_to == (0,)
 
@@ -121,7 +119,7 @@ def compile_layer(bottoms, layer, seed=0):
     return torch, net
 
 
-@pytest.mark.parametrize("params,bottom,top,blobs", IP_ROWS[:6])
+@pytest.mark.parametrize("params,bottom,top,blobs", IP_CASES[:6])
 def test_inner_product_forward_matches_flattened_matmul(params, bottom, top, blobs):
     torch, net = compile_layer({"x": bottom}, ip(params))
     x = torch.randn(bottom, dtype=torch.float32, requires_grad=True)

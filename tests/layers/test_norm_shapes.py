@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import netdef
+from layer_rows import LayerRow, check_layer_row, layer_rows
 from netdef.errors import ShapeError
 
 
@@ -25,7 +26,7 @@ def layer_shapes(text, phase="TEST"):
 
 
 # (type, body, bottom, top, param shapes)
-SHAPE_ROWS = [
+CASES = [
     ("LRN", "lrn_param { local_size: 5 alpha: 0.0001 beta: 0.75 }", (10, 96, 55, 55), (10, 96, 55, 55), []),
     ("LRN", "lrn_param { local_size: 3 norm_region: WITHIN_CHANNEL }", (2, 3, 5, 5), (2, 3, 5, 5), []),
     ("LRN", "lrn_param { local_size: 9 }", (1, 4, 2, 2), (1, 4, 2, 2), []),           # window > channels
@@ -38,11 +39,12 @@ SHAPE_ROWS = [
 ]
 
 
-@pytest.mark.parametrize("ltype,body,bottom,top,params", SHAPE_ROWS)
-def test_shapes_and_blobs(ltype, body, bottom, top, params):
-    ls = layer_shapes(net_text(bottom, ltype, body))
-    assert ls.top_shapes == [top]
-    assert [b.shape for b in ls.blobs] == params
+ROWS = [LayerRow(f'type: "{ltype}" {body}', [bottom], [top], params) for ltype, body, bottom, top, params in CASES]
+
+
+@layer_rows(ROWS)
+def test_rows(row):
+    ls = check_layer_row(row)
     assert not any(b.learnable for b in ls.blobs)
     assert ls.macs == 0 and ls.flops > 0
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import netdef
+from layer_rows import LayerRow, check_layer_row, layer_rows
 from netdef.errors import ShapeError
 
 
@@ -24,7 +25,7 @@ def shapes_of(text, phase="TEST"):
 
 
 # (pooling_param body, bottom shape, top shape)
-POOL_ROWS = [
+POOL_CASES = [
     ("pooling_param { pool: MAX kernel_size: 3 stride: 2 }", (10, 96, 55, 55), (10, 96, 27, 27)),    # AlexNet pool1
     ("pooling_param { pool: MAX kernel_size: 3 stride: 2 }", (10, 64, 112, 112), (10, 64, 56, 56)),  # GoogLeNet: ceil
     ("pooling_param { pool: MAX kernel_size: 3 stride: 2 }", (2, 3, 8, 8), (2, 3, 4, 4)),          # partial last window
@@ -40,21 +41,13 @@ POOL_ROWS = [
 ]
 
 
-@pytest.mark.parametrize("body,bottom,top", POOL_ROWS)
-def test_pooling_shapes(body, bottom, top):
-    ls = shapes_of(net_text(bottom, body)).layer("pool")
-    assert ls.top_shapes == [top]
-    assert ls.blobs == [] and ls.macs == 0
-
-
-def test_max_mask_top_has_the_top_shape():
-    ls = shapes_of(net_text((2, 2, 5, 5), "pooling_param { pool: MAX kernel_size: 2 stride: 2 }",
-                            tops=("y", "mask"))).layer("pool")
-    assert ls.top_shapes == [(2, 2, 3, 3), (2, 2, 3, 3)]
+ROWS = [LayerRow(f'type: "Pooling" {body}', [bottom], [top], [], macs=0) for body, bottom, top in POOL_CASES]
+ROWS.append(LayerRow('type: "Pooling" pooling_param { pool: MAX kernel_size: 2 stride: 2 }', [(2, 2, 5, 5)],
+                     [(2, 2, 3, 3), (2, 2, 3, 3)], []))  # MAX's second top: the argmax mask
 
 
 # (spp_param body, bottom shape, top shape)
-SPP_ROWS = [
+SPP_CASES = [
     ("spp_param { pyramid_height: 3 pool: MAX }", (2, 3, 7, 9), (2, 63)),
     ("spp_param { pyramid_height: 2 pool: AVE }", (1, 256, 13, 13), (1, 256 * 5)),
     ("spp_param { pyramid_height: 1 }", (2, 3, 5, 4), (2, 3, 1, 1)),   # one level: no flatten in Caffe
@@ -62,9 +55,12 @@ SPP_ROWS = [
 ]
 
 
-@pytest.mark.parametrize("body,bottom,top", SPP_ROWS)
-def test_spp_shapes(body, bottom, top):
-    assert shapes_of(net_text(bottom, body, "SPP")).layer("pool").top_shapes == [top]
+ROWS += [LayerRow(f'type: "SPP" {body}', [bottom], [top], []) for body, bottom, top in SPP_CASES]
+
+
+@layer_rows(ROWS)
+def test_rows(row):
+    check_layer_row(row)
 
 
 # (layer type, body, bottom, tops, words the message must contain)

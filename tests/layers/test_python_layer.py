@@ -13,6 +13,7 @@ import textwrap
 import pytest
 
 import netdef
+from layer_rows import LayerRow, check_layer_row, layer_rows
 from netdef.errors import NetdefError
 from reference import require_reference
 
@@ -44,7 +45,7 @@ def py_shapes(text: str):
 
 
 # (module, class, param_str, bottoms, tops, expected top shapes)
-SHAPE_ROWS = [
+CASES = [
     ("pyloss", "EuclideanLossLayer", "", {"a": (10, 10), "b": (10, 10)}, ("loss",), [(1,)]),
     ("pyloss", "EuclideanLossLayer", "", {"a": (4, 3, 2), "b": (4, 6)}, ("loss",), [(1,)]),
     ("pylayers", "Scale", "2.5", {"a": (2, 3, 4)}, ("out",), [(2, 3, 4)]),
@@ -52,18 +53,16 @@ SHAPE_ROWS = [
 ]
 
 
-@pytest.mark.parametrize("module,cls,param_str,bottoms,tops,expected", SHAPE_ROWS)
-def test_shapes_from_infer(module, cls, param_str, bottoms, tops, expected):
-    extra = f'param_str: "{param_str}"' if param_str else ""
-    text = make_net(module, cls, bottoms, tops, extra)
-    ls = py_shapes(text)
-    assert ls.top_shapes == expected
-    assert ls.blobs == [] and ls.macs == 0
-    assert netdef.open_net(text).layer("py").loss_weights == [0.0] * len(tops)  # no implicit loss
-    # the torch forward produces the shapes infer promised
-    torch = pytest.importorskip("torch")
-    out = netdef.load(text)(**{k: torch.randn(s) for k, s in bottoms.items()})
-    assert [tuple(out[t].shape) for t in tops] == expected
+ROWS = [LayerRow(f'type: "Python" python_param {{ module: "{module}" layer: "{cls}"'
+                 + (f' param_str: "{param_str}"' if param_str else "") + " }", list(bottoms.values()),
+                 expected, [], macs=0, phase="TRAIN")
+        for module, cls, param_str, bottoms, tops, expected in CASES]
+
+
+@layer_rows(ROWS)
+def test_rows(row):
+    ls = check_layer_row(row)  # tests/fixtures is on sys.path (fixture above)
+    assert ls.layer.loss_weights == [0.0] * len(row.tops)  # no implicit loss
 
 
 def _linreg_with_inputs() -> str:

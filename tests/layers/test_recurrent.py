@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import netdef
+from layer_rows import LayerRow, check_layer_row, layer_rows
 from netdef.errors import NetdefError
 
 torch = pytest.importorskip("torch")
@@ -33,7 +34,7 @@ def layer_shapes(text: str, phase="TRAIN"):
 
 
 # (type, param, bottoms, tops, expected top shapes, expected param shapes)
-SHAPE_ROWS = [
+CASES = [
     ("RNN", "num_output: 5", {"x": (3, 2, 4), "cont": (3, 2)}, ("y",),
      [(3, 2, 5)], [(5, 4), (5,), (5, 5), (5, 5), (5,)]),
     ("RNN", "num_output: 5", {"x": (3, 2, 2, 3), "cont": (3, 2)}, ("y",),   # D = prod(x.shape[2:])
@@ -54,18 +55,14 @@ SHAPE_ROWS = [
 ]
 
 
-@pytest.mark.parametrize("layer_type,param,bottoms,tops,top_shapes,param_shapes", SHAPE_ROWS)
-def test_shapes_and_blobs(layer_type, param, bottoms, tops, top_shapes, param_shapes):
-    text = make_net(layer_type, bottoms, param, tops)
-    ls = layer_shapes(text)
-    assert ls.top_shapes == top_shapes
-    assert [b.shape for b in ls.blobs] == param_shapes
-    # the torch layer agrees: same blobs, and running it gives the inferred top shapes
-    net = netdef.load(text, phase="TRAIN", seed=1)
-    feed = {name: torch.randn(shape) for name, shape in bottoms.items()}
-    out = net(**feed)
-    assert [tuple(out[t].shape) for t in tops] == top_shapes
-    assert [tuple(p.shape) for p in net.params().get("r", [])] == param_shapes
+ROWS = [LayerRow(f'type: "{kind}"' + (f" recurrent_param {{ {param} }}" if param else ""),
+                 list(bottoms.values()), top_shapes, param_shapes, phase="TRAIN")
+        for kind, param, bottoms, tops, top_shapes, param_shapes in CASES]
+
+
+@layer_rows(ROWS)
+def test_rows(row):
+    check_layer_row(row)
 
 
 def test_blob_names_follow_caffe():

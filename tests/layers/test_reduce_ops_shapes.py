@@ -4,50 +4,34 @@ from __future__ import annotations
 import pytest
 
 import netdef
-from netbuild import row_net
+from layer_rows import LAYER, LayerRow, check_layer_row, layer_rows, layer_shapes, row_text
 from netdef.errors import NetdefError
-
-LAYER = "test"
-
-
-def net_text(body: str, bottoms: list[tuple[int, ...]]) -> str:
-    return row_net(body, bottoms, LAYER)
-
-
-def layer_shapes(body, bottoms):
-    return netdef.infer_shapes(netdef.open_net(net_text(body, bottoms))).layer(LAYER)
-
 
 ROWS = [
     # Reduction keeps the axes before `axis`; the default axis 0 leaves a scalar
-    ('type: "Reduction" bottom: "b0" top: "y"', [(2, 3, 4)], [()]),
-    ('type: "Reduction" bottom: "b0" top: "y" reduction_param { operation: ASUM axis: 1 }', [(2, 3, 4)], [(2,)]),
-    ('type: "Reduction" bottom: "b0" top: "y" reduction_param { operation: SUMSQ axis: -1 }', [(2, 3, 4)],
+    LayerRow('type: "Reduction" bottom: "b0" top: "y"', [(2, 3, 4)], [()]),
+    LayerRow('type: "Reduction" bottom: "b0" top: "y" reduction_param { operation: ASUM axis: 1 }', [(2, 3, 4)], [(2,)]),
+    LayerRow('type: "Reduction" bottom: "b0" top: "y" reduction_param { operation: SUMSQ axis: -1 }', [(2, 3, 4)],
      [(2, 3)]),
-    ('type: "Reduction" bottom: "b0" top: "y" reduction_param { operation: MEAN axis: 2 coeff: 0.5 }',
+    LayerRow('type: "Reduction" bottom: "b0" top: "y" reduction_param { operation: MEAN axis: 2 coeff: 0.5 }',
      [(2, 3, 4, 2)], [(2, 3)]),
     # ArgMax without axis: (N, 1 or 2, top_k), padded with 1s to the bottom's rank
-    ('type: "ArgMax" bottom: "b0" top: "y" argmax_param { top_k: 2 out_max_val: true }', [(3, 6)], [(3, 2, 2)]),
-    ('type: "ArgMax" bottom: "b0" top: "y"', [(2, 4, 3, 3)], [(2, 1, 1, 1)]),
-    ('type: "ArgMax" bottom: "b0" top: "y" argmax_param { top_k: 3 out_max_val: true }', [(2, 4, 3, 3)],
+    LayerRow('type: "ArgMax" bottom: "b0" top: "y" argmax_param { top_k: 2 out_max_val: true }', [(3, 6)], [(3, 2, 2)]),
+    LayerRow('type: "ArgMax" bottom: "b0" top: "y"', [(2, 4, 3, 3)], [(2, 1, 1, 1)]),
+    LayerRow('type: "ArgMax" bottom: "b0" top: "y" argmax_param { top_k: 3 out_max_val: true }', [(2, 4, 3, 3)],
      [(2, 2, 3, 1)]),
-    ('type: "ArgMax" bottom: "b0" top: "y"', [(5,)], [(5, 1, 1)]),
+    LayerRow('type: "ArgMax" bottom: "b0" top: "y"', [(5,)], [(5, 1, 1)]),
     # ArgMax with an axis: that axis becomes top_k long
-    ('type: "ArgMax" bottom: "b0" top: "y" argmax_param { axis: 1 }', [(2, 4, 3, 3)], [(2, 1, 3, 3)]),
-    ('type: "ArgMax" bottom: "b0" top: "y" argmax_param { axis: 1 top_k: 2 out_max_val: true }', [(2, 4, 3)],
+    LayerRow('type: "ArgMax" bottom: "b0" top: "y" argmax_param { axis: 1 }', [(2, 4, 3, 3)], [(2, 1, 3, 3)]),
+    LayerRow('type: "ArgMax" bottom: "b0" top: "y" argmax_param { axis: 1 top_k: 2 out_max_val: true }', [(2, 4, 3)],
      [(2, 2, 3)]),
-    ('type: "ArgMax" bottom: "b0" top: "y" argmax_param { axis: -1 top_k: 3 }', [(2, 4, 3)], [(2, 4, 3)]),
+    LayerRow('type: "ArgMax" bottom: "b0" top: "y" argmax_param { axis: -1 top_k: 3 }', [(2, 4, 3)], [(2, 4, 3)]),
 ]
 
 
-def _row_id(row):
-    return row[0].split('"')[1] + "-" + row[0].split("{")[-1].strip(" }")[:30]
-
-
-@pytest.mark.parametrize("body, bottoms, tops", ROWS, ids=[_row_id(r) for r in ROWS])
-def test_shapes(body, bottoms, tops):
-    ls = layer_shapes(body, bottoms)
-    assert ls.top_shapes == tops and ls.blobs == []
+@layer_rows(ROWS)
+def test_rows(row):
+    assert check_layer_row(row).blobs == []
 
 
 ERRORS = [
@@ -68,7 +52,7 @@ ERRORS = [
 @pytest.mark.parametrize("body, bottoms, field, words", ERRORS, ids=[e[3][:40] for e in ERRORS])
 def test_error_messages(body, bottoms, field, words):
     with pytest.raises(NetdefError) as info:
-        layer_shapes(body, bottoms)
+        layer_shapes(body, *bottoms)
     err, message = info.value, str(info.value)
     assert words in message
     assert f'layer "{LAYER}" ({body.split(chr(34))[1]})' in message
@@ -76,17 +60,9 @@ def test_error_messages(body, bottoms, field, words):
     assert err.field == field
 
 
-@pytest.mark.parametrize("body, bottoms, tops", ROWS, ids=[_row_id(r) for r in ROWS])
-def test_torch_tops_match_infer(body, bottoms, tops):
-    torch = pytest.importorskip("torch")
-    net = netdef.load(net_text(body, bottoms))
-    out = net(**{f"b{i}": torch.randn(s) for i, s in enumerate(bottoms)})
-    assert [tuple(out[t].shape) for t in net.net.layer(LAYER).tops] == tops
-
-
 def _run(body, x, **kw):
     pytest.importorskip("torch")
-    return netdef.load(net_text(body, [tuple(x.shape)]), **kw)(b0=x)["y"]
+    return netdef.load(row_text(body, tuple(x.shape)), **kw)(b0=x)["y"]
 
 
 def test_argmax_ties_rank_the_later_index_first():

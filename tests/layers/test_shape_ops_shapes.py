@@ -7,104 +7,102 @@ real top shapes with infer().
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 import netdef
-from netbuild import row_net
+from layer_rows import LAYER, LayerRow, check_layer_row, layer_rows, layer_shapes, row_text
 from netdef.errors import NetdefError
-
-LAYER = "test"
-
-
-def net_text(body: str, bottoms: list[tuple[int, ...]]) -> str:
-    return row_net(body, bottoms, LAYER)
-
-
-def layer_shapes(body, bottoms):
-    return netdef.infer_shapes(netdef.open_net(net_text(body, bottoms))).layer(LAYER)
-
 
 ROWS = [
     # Concat: axis, legacy concat_dim, negative axis, one bottom, three bottoms
-    ('type: "Concat" bottom: "b0" bottom: "b1" top: "y"', [(2, 3, 4, 4), (2, 2, 4, 4)], [(2, 5, 4, 4)]),
-    ('type: "Concat" bottom: "b0" bottom: "b1" top: "y" concat_param { axis: 2 }',
+    LayerRow('type: "Concat" bottom: "b0" bottom: "b1" top: "y"', [(2, 3, 4, 4), (2, 2, 4, 4)], [(2, 5, 4, 4)]),
+    LayerRow('type: "Concat" bottom: "b0" bottom: "b1" top: "y" concat_param { axis: 2 }',
      [(2, 3, 2, 4), (2, 3, 3, 4)], [(2, 3, 5, 4)]),
-    ('type: "Concat" bottom: "b0" bottom: "b1" top: "y" concat_param { concat_dim: 0 }',
+    LayerRow('type: "Concat" bottom: "b0" bottom: "b1" top: "y" concat_param { concat_dim: 0 }',
      [(2, 3), (5, 3)], [(7, 3)]),
-    ('type: "Concat" bottom: "b0" bottom: "b1" top: "y" concat_param { axis: -1 }',
+    LayerRow('type: "Concat" bottom: "b0" bottom: "b1" top: "y" concat_param { axis: -1 }',
      [(2, 3, 1), (2, 3, 4)], [(2, 3, 5)]),
-    ('type: "Concat" bottom: "b0" top: "y"', [(2, 3)], [(2, 3)]),
-    ('type: "Concat" bottom: "b0" bottom: "b1" bottom: "b2" top: "y" concat_param { axis: 0 }',
+    LayerRow('type: "Concat" bottom: "b0" top: "y"', [(2, 3)], [(2, 3)]),
+    LayerRow('type: "Concat" bottom: "b0" bottom: "b1" bottom: "b2" top: "y" concat_param { axis: 0 }',
      [(1, 2), (2, 2), (3, 2)], [(6, 2)]),
     # Slice: points, equal parts, legacy slice_dim, negative axis, an empty last part
-    ('type: "Slice" bottom: "b0" top: "t0" top: "t1" top: "t2" slice_param { slice_point: 1 slice_point: 4 }',
+    LayerRow('type: "Slice" bottom: "b0" top: "t0" top: "t1" top: "t2" slice_param { slice_point: 1 slice_point: 4 }',
      [(2, 6, 3)], [(2, 1, 3), (2, 3, 3), (2, 2, 3)]),
-    ('type: "Slice" bottom: "b0" top: "t0" top: "t1" top: "t2"', [(2, 6, 3, 3)], [(2, 2, 3, 3)] * 3),
-    ('type: "Slice" bottom: "b0" top: "t0" top: "t1" slice_param { slice_dim: 2 slice_point: 2 }',
+    LayerRow('type: "Slice" bottom: "b0" top: "t0" top: "t1" top: "t2"', [(2, 6, 3, 3)], [(2, 2, 3, 3)] * 3),
+    LayerRow('type: "Slice" bottom: "b0" top: "t0" top: "t1" slice_param { slice_dim: 2 slice_point: 2 }',
      [(2, 3, 5, 2)], [(2, 3, 2, 2), (2, 3, 3, 2)]),
-    ('type: "Slice" bottom: "b0" top: "t0" top: "t1" slice_param { axis: -1 }', [(2, 4)], [(2, 2), (2, 2)]),
-    ('type: "Slice" bottom: "b0" top: "t0" top: "t1" slice_param { slice_point: 4 }', [(2, 4)], [(2, 4), (2, 0)]),
-    ('type: "Slice" bottom: "b0" top: "t0"', [(2, 4)], [(2, 4)]),
+    LayerRow('type: "Slice" bottom: "b0" top: "t0" top: "t1" slice_param { axis: -1 }', [(2, 4)], [(2, 2), (2, 2)]),
+    LayerRow('type: "Slice" bottom: "b0" top: "t0" top: "t1" slice_param { slice_point: 4 }', [(2, 4)], [(2, 4), (2, 0)]),
+    LayerRow('type: "Slice" bottom: "b0" top: "t0"', [(2, 4)], [(2, 4)]),
     # Split, Silence
-    ('type: "Split" bottom: "b0" top: "y0" top: "y1" top: "y2"', [(2, 3)], [(2, 3)] * 3),
-    ('type: "Silence" bottom: "b0" bottom: "b1"', [(2, 3), (4,)], []),
+    LayerRow('type: "Split" bottom: "b0" top: "y0" top: "y1" top: "y2"', [(2, 3)], [(2, 3)] * 3),
+    LayerRow('type: "Silence" bottom: "b0" bottom: "b1"', [(2, 3), (4,)], []),
     # Flatten: default, axis 2, end_axis, negative axes, end_axis = axis - 1 inserts an axis
-    ('type: "Flatten" bottom: "b0" top: "y"', [(2, 3, 4, 5)], [(2, 60)]),
-    ('type: "Flatten" bottom: "b0" top: "y" flatten_param { axis: 2 }', [(2, 3, 4, 5)], [(2, 3, 20)]),
-    ('type: "Flatten" bottom: "b0" top: "y" flatten_param { end_axis: 2 }', [(2, 3, 4, 5)], [(2, 12, 5)]),
-    ('type: "Flatten" bottom: "b0" top: "y" flatten_param { axis: -3 end_axis: -2 }', [(2, 3, 4, 5)], [(2, 12, 5)]),
-    ('type: "Flatten" bottom: "b0" top: "y" flatten_param { axis: 2 end_axis: 1 }', [(2, 3, 4, 5)],
+    LayerRow('type: "Flatten" bottom: "b0" top: "y"', [(2, 3, 4, 5)], [(2, 60)]),
+    LayerRow('type: "Flatten" bottom: "b0" top: "y" flatten_param { axis: 2 }', [(2, 3, 4, 5)], [(2, 3, 20)]),
+    LayerRow('type: "Flatten" bottom: "b0" top: "y" flatten_param { end_axis: 2 }', [(2, 3, 4, 5)], [(2, 12, 5)]),
+    LayerRow('type: "Flatten" bottom: "b0" top: "y" flatten_param { axis: -3 end_axis: -2 }', [(2, 3, 4, 5)], [(2, 12, 5)]),
+    LayerRow('type: "Flatten" bottom: "b0" top: "y" flatten_param { axis: 2 end_axis: 1 }', [(2, 3, 4, 5)],
      [(2, 3, 1, 4, 5)]),
-    ('type: "Flatten" bottom: "b0" top: "y" flatten_param { axis: 0 }', [(2, 3)], [(6,)]),
+    LayerRow('type: "Flatten" bottom: "b0" top: "y" flatten_param { axis: 0 }', [(2, 3)], [(6,)]),
     # Reshape: 0 copies, -1 infers; axis/num_axes select the replaced range
-    ('type: "Reshape" bottom: "b0" top: "y" reshape_param { shape { dim: 0 dim: -1 dim: 4 } }',
+    LayerRow('type: "Reshape" bottom: "b0" top: "y" reshape_param { shape { dim: 0 dim: -1 dim: 4 } }',
      [(2, 3, 4, 5)], [(2, 15, 4)]),
-    ('type: "Reshape" bottom: "b0" top: "y" reshape_param { shape { dim: 1 dim: 3 dim: 1 } axis: 1 num_axes: 1 }',
+    LayerRow('type: "Reshape" bottom: "b0" top: "y" reshape_param { shape { dim: 1 dim: 3 dim: 1 } axis: 1 num_axes: 1 }',
      [(2, 3, 4, 5)], [(2, 1, 3, 1, 4, 5)]),
-    ('type: "Reshape" bottom: "b0" top: "y" reshape_param { shape { dim: -1 } }', [(2, 3, 4)], [(24,)]),
-    ('type: "Reshape" bottom: "b0" top: "y" reshape_param { shape { dim: 1 } axis: -1 num_axes: 0 }',
+    LayerRow('type: "Reshape" bottom: "b0" top: "y" reshape_param { shape { dim: -1 } }', [(2, 3, 4)], [(24,)]),
+    LayerRow('type: "Reshape" bottom: "b0" top: "y" reshape_param { shape { dim: 1 } axis: -1 num_axes: 0 }',
      [(2, 3)], [(2, 3, 1)]),
-    ('type: "Reshape" bottom: "b0" top: "y" reshape_param { shape { dim: 1 } axis: 0 num_axes: 0 }',
+    LayerRow('type: "Reshape" bottom: "b0" top: "y" reshape_param { shape { dim: 1 } axis: 0 num_axes: 0 }',
      [(2, 3)], [(1, 2, 3)]),
-    ('type: "Reshape" bottom: "b0" top: "y" reshape_param { shape { dim: 0 dim: 2 dim: -1 } axis: 1 }',
+    LayerRow('type: "Reshape" bottom: "b0" top: "y" reshape_param { shape { dim: 0 dim: 2 dim: -1 } axis: 1 }',
      [(2, 3, 4, 5)], [(2, 3, 2, 10)]),
-    ('type: "Reshape" bottom: "b0" top: "y" reshape_param { shape { dim: -1 } axis: -3 num_axes: 2 }',
+    LayerRow('type: "Reshape" bottom: "b0" top: "y" reshape_param { shape { dim: -1 } axis: -3 num_axes: 2 }',
      [(2, 3, 4, 5)], [(2, 3, 20)]),
-    ('type: "Reshape" bottom: "b0" top: "y" reshape_param { shape { } }', [(1, 1)], [()]),
+    LayerRow('type: "Reshape" bottom: "b0" top: "y" reshape_param { shape { } }', [(1, 1)], [()]),
     # Crop: per-axis offsets, one offset for all, default axis 2, negative axis, axis 0
-    ('type: "Crop" bottom: "b0" bottom: "b1" top: "y" crop_param { axis: 2 offset: 1 offset: 2 }',
+    LayerRow('type: "Crop" bottom: "b0" bottom: "b1" top: "y" crop_param { axis: 2 offset: 1 offset: 2 }',
      [(2, 3, 10, 10), (2, 3, 6, 7)], [(2, 3, 6, 7)]),
-    ('type: "Crop" bottom: "b0" bottom: "b1" top: "y" crop_param { axis: 1 offset: 1 }',
+    LayerRow('type: "Crop" bottom: "b0" bottom: "b1" top: "y" crop_param { axis: 1 offset: 1 }',
      [(2, 4, 6, 6), (2, 2, 4, 3)], [(2, 2, 4, 3)]),
-    ('type: "Crop" bottom: "b0" bottom: "b1" top: "y"', [(2, 3, 8, 8), (9, 9, 5, 5)], [(2, 3, 5, 5)]),
-    ('type: "Crop" bottom: "b0" bottom: "b1" top: "y" crop_param { axis: -1 offset: 3 }',
+    LayerRow('type: "Crop" bottom: "b0" bottom: "b1" top: "y"', [(2, 3, 8, 8), (9, 9, 5, 5)], [(2, 3, 5, 5)]),
+    LayerRow('type: "Crop" bottom: "b0" bottom: "b1" top: "y" crop_param { axis: -1 offset: 3 }',
      [(2, 3, 8), (2, 3, 5)], [(2, 3, 5)]),
-    ('type: "Crop" bottom: "b0" bottom: "b1" top: "y" crop_param { axis: 0 }', [(4, 5), (2, 3)], [(2, 3)]),
+    LayerRow('type: "Crop" bottom: "b0" bottom: "b1" top: "y" crop_param { axis: 0 }', [(4, 5), (2, 3)], [(2, 3)]),
     # Tile
-    ('type: "Tile" bottom: "b0" top: "y" tile_param { tiles: 3 }', [(2, 3, 2, 2)], [(2, 9, 2, 2)]),
-    ('type: "Tile" bottom: "b0" top: "y" tile_param { axis: 0 tiles: 2 }', [(2, 3, 2)], [(4, 3, 2)]),
-    ('type: "Tile" bottom: "b0" top: "y" tile_param { axis: -1 tiles: 4 }', [(2, 3)], [(2, 12)]),
+    LayerRow('type: "Tile" bottom: "b0" top: "y" tile_param { tiles: 3 }', [(2, 3, 2, 2)], [(2, 9, 2, 2)]),
+    LayerRow('type: "Tile" bottom: "b0" top: "y" tile_param { axis: 0 tiles: 2 }', [(2, 3, 2)], [(4, 3, 2)]),
+    LayerRow('type: "Tile" bottom: "b0" top: "y" tile_param { axis: -1 tiles: 4 }', [(2, 3)], [(2, 12)]),
     # Filter (set-up shape: the full batch), BatchReindex, Parameter
-    ('type: "Filter" bottom: "b0" bottom: "b1" top: "y"', [(5, 3, 2), (5, 1)], [(5, 3, 2)]),
-    ('type: "Filter" bottom: "b0" bottom: "b1" bottom: "b2" top: "y0" top: "y1"',
+    LayerRow('type: "Filter" bottom: "b0" bottom: "b1" top: "y"', [(5, 3, 2), (5, 1)], [(5, 3, 2)]),
+    LayerRow('type: "Filter" bottom: "b0" bottom: "b1" bottom: "b2" top: "y0" top: "y1"',
      [(5, 3), (5,), (5,)], [(5, 3), (5,)]),
-    ('type: "BatchReindex" bottom: "b0" bottom: "b1" top: "y"', [(4, 3, 2), (5,)], [(5, 3, 2)]),
-    ('type: "BatchReindex" bottom: "b0" bottom: "b1" top: "y"', [(4,), (2,)], [(2,)]),
-    ('type: "Parameter" top: "y" parameter_param { shape { dim: 2 dim: 3 } }', [], [(2, 3)], [(2, 3)]),
-    ('type: "Parameter" top: "y"', [], [()], [()]),
+    LayerRow('type: "BatchReindex" bottom: "b0" bottom: "b1" top: "y"', [(4, 3, 2), (5,)], [(5, 3, 2)]),
+    LayerRow('type: "BatchReindex" bottom: "b0" bottom: "b1" top: "y"', [(4,), (2,)], [(2,)]),
+    LayerRow('type: "Parameter" top: "y" parameter_param { shape { dim: 2 dim: 3 } }', [], [(2, 3)], [(2, 3)]),
+    LayerRow('type: "Parameter" top: "y"', [], [()], [()]),
 ]
 
 
-def _row_id(row):
-    return row[0].split('"')[1] + "-" + "-".join("x".join(map(str, s)) for s in row[1])
+def _feed(row, torch, dtype):
+    """Valid indices for BatchReindex, an all-ones selector for Filter."""
+    gen = torch.Generator().manual_seed(0)
+    feed = {f"b{i}": torch.randn(s, generator=gen, dtype=dtype) for i, s in enumerate(row.bottoms)}
+    if row.type == "BatchReindex":
+        feed["b1"] = torch.randint(0, row.bottoms[0][0], row.bottoms[1], generator=gen).to(dtype)
+    if row.type == "Filter":
+        feed[f"b{len(row.bottoms) - 1}"] = torch.ones(row.bottoms[-1], dtype=dtype)
+    return feed
 
 
-@pytest.mark.parametrize("row", ROWS, ids=[_row_id(r) for r in ROWS])
-def test_shapes(row):
-    body, bottoms, tops = row[:3]
-    ls = layer_shapes(body, bottoms)
-    assert ls.top_shapes == tops
-    assert [b.shape for b in ls.blobs] == (row[3] if len(row) > 3 else [])
+ROWS = [replace(row, feed=_feed, blobs=row.blobs or []) for row in ROWS]
+
+
+@layer_rows(ROWS)
+def test_rows(row):
+    check_layer_row(row)
 
 
 ERRORS = [
@@ -135,7 +133,7 @@ ERRORS = [
     ('type: "Slice" bottom: "b0" top: "t0" top: "t1" slice_param { slice_point: 5 }', [(2, 4)],
      "slice_point", "slice_point 5 is beyond axis 1 of size 4 (valid: 1..4)"),
     ('type: "Split" bottom: "b0" top: "b0" top: "y"', [(2, 3)], "top",
-     'top 0 "b0" is also a bottom: Split cannot work in place'),
+     'top 0 "b0" is also bottom 0: Split cannot work in place'),
     ('type: "Flatten" bottom: "b0" top: "b0"', [(2, 3)], "top", "Flatten cannot work in place"),
     ('type: "Flatten" bottom: "b0" top: "y" flatten_param { axis: 2 }', [(2, 3)], "axis",
      "axis 2 is out of range for a 2-D blob (valid: -2..1)"),
@@ -193,7 +191,7 @@ ERRORS = [
 @pytest.mark.parametrize("body, bottoms, field, words", ERRORS, ids=[e[3][:40] for e in ERRORS])
 def test_error_messages(body, bottoms, field, words):
     with pytest.raises(NetdefError) as info:
-        layer_shapes(body, bottoms)
+        layer_shapes(body, *bottoms)
     err, message = info.value, str(info.value)
     kind = body.split('"')[1]
     assert words in message
@@ -204,30 +202,9 @@ def test_error_messages(body, bottoms, field, words):
 
 
 # -- torch ---------------------------------------------------------------------------
-def _feed(kind: str, bottoms, torch):
-    """Random bottoms; valid indices for BatchReindex, an all-ones selector for Filter."""
-    gen = torch.Generator().manual_seed(0)
-    feed = {f"b{i}": torch.randn(s, generator=gen) for i, s in enumerate(bottoms)}
-    if kind == "BatchReindex":
-        feed["b1"] = torch.randint(0, bottoms[0][0], bottoms[1], generator=gen).float()
-    if kind == "Filter":
-        feed[f"b{len(bottoms) - 1}"] = torch.ones(bottoms[-1])
-    return feed
-
-
-@pytest.mark.parametrize("row", ROWS, ids=[_row_id(r) for r in ROWS])
-def test_torch_tops_match_infer(row):
-    torch = pytest.importorskip("torch")
-    body, bottoms, tops = row[:3]
-    net = netdef.load(net_text(body, bottoms))
-    layer = net.net.layer(LAYER)
-    out = net(**_feed(layer.type, bottoms, torch))
-    assert [tuple(out[t].shape) for t in layer.tops] == tops
-
-
 def _load(body, bottoms, **kw):
     pytest.importorskip("torch")
-    return netdef.load(net_text(body, bottoms), **kw)
+    return netdef.load(row_text(body, *bottoms), **kw)
 
 
 def test_filter_keeps_selected_items_and_gives_no_gradient_to_the_selector():
@@ -247,7 +224,7 @@ def test_batch_reindex_rejects_an_index_outside_the_batch():
     import torch
 
     net = _load('type: "BatchReindex" bottom: "b0" bottom: "b1" top: "y"', [(3, 2), (2,)])
-    with pytest.raises(NetdefError, match=r'layer "test" \(BatchReindex\): index 3 is out of range for a '
+    with pytest.raises(NetdefError, match=r'layer "l" \(BatchReindex\): index 3 is out of range for a '
                                           r"batch of 3 \(valid: 0..2\)"):
         net(b0=torch.zeros(3, 2), b1=torch.tensor([0.0, 3.0]))
 
@@ -278,7 +255,7 @@ def test_parameter_top_is_its_learnable_blob():
     blob = net.params()[LAYER][0]
     y = net()["y"]
     assert y is blob and blob.requires_grad and blob.dtype == torch.float64
-    assert netdef.infer_shapes(netdef.open_net(net_text(body, []))).total_params == 6
+    assert netdef.infer_shapes(netdef.open_net(row_text(body))).total_params == 6
 
 
 def test_shape_rules_run_without_torch():

@@ -14,7 +14,7 @@ from reference import load_case
 
 torch = pytest.importorskip("torch")
 
-from netdef.backend.fillers import fill  # noqa: E402
+from netdef.layers.fillers_torch import fill  # noqa: E402
 
 
 def filler(text: str):

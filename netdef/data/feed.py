@@ -4,7 +4,8 @@ Caffe's data layers make batch after batch from one cursor and one random
 stream, so the batches depend on which thread made them. Here batch `b` holds
 stream items `b*N .. b*N+N-1` (item `i` is record `i mod size`, Caffe's order
 with its wrap-around), and item `i` draws its crop and mirror from a generator
-seeded with (seed, i). Any process can therefore make any batch, and the
+seeded with (seed, i). In data-parallel training, rank r of W takes stream
+items r, r+W, r+2W, ... (Caffe's multi-GPU Skip()). Any process can therefore make any batch, and the
 batches are the same whether 0, 1 or 8 worker processes make them.
 
 This module is NumPy only; netdef/data/pipeline.py runs it in worker processes.
@@ -33,8 +34,12 @@ class BatchMaker:
     seed: int                # with the item index, fixes each item's crop and mirror
     kind: str = "item"       # what messages call an item: "record" (Data), "image" (ImageData)
     source: str = ""         # the layer's source, as written, for messages
+    shard: tuple[int, int] = (0, 1)  # (rank, world size): this process reads items rank, rank+W, ...
 
     def __post_init__(self):
+        rank, world = self.shard
+        if not 0 <= rank < world:
+            raise DataError(f"shard rank {rank} is outside world size {world}")
         self.reader = None
         self.transforms = {}
 
@@ -54,8 +59,9 @@ class BatchMaker:
             self.reader = self.open_reader()
         transform = self._transform(train)
         data, labels = None, np.empty(self.batch, dtype=np.float32)
+        rank, world = self.shard
         for j in range(self.batch):
-            index, name = b * self.batch + j, None
+            index, name = (b * self.batch + j) * world + rank, None  # in the stream all ranks share
             try:
                 array, label, name = self.reader.item(index)
                 shape = transform.shape(array.shape)

@@ -72,8 +72,10 @@ class _Transformed(_Source):
 
         t = self.layer.lp.transform_param
         mean = find(t.mean_file, self.base_dir, "mean_file", "mean_file") if t.mean_file else None
+        # Only TRAIN layers split the data; Caffe tests on rank 0 alone, reading everything.
+        shard = self.layer.context.shard if self.layer.context.training else (0, 1)
         return BatchMaker(self._reader_factory(), partial(_open_transform, t, mean), self.batch, self.seed,
-                          "record" if isinstance(self, Data) else "image", self.layer.param.source)
+                          "record" if isinstance(self, Data) else "image", self.layer.param.source, shard)
 
     def forward(self):
         from netdef.data.pipeline import Prefetcher

@@ -85,6 +85,52 @@ def test_worker_errors_are_the_same_data_error(make_db, datum_bytes, workers):
     assert type(err.value).__name__ == "DataError"
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_ranks_read_interleaved_shares_in_train_only(make_db, datum_bytes, workers):
+    """Rank r of W reads stream items r, r+W, ... in TRAIN (Caffe's multi-GPU Skip); TEST reads all."""
+    from netdef.backend import compile_net
+    from netdef.graph import NetOptions
+
+    path = make_db("LMDB", _records(datum_bytes))
+    text = field_layer("Data", [f'data_param {{ source: "{path}" batch_size: 2 backend: LMDB }}'])
+
+    def labels(rank, phase):
+        options = NetOptions(shard=(rank, 2), data_workers=workers)
+        net = compile_net(netdef.open_net(text, phase=phase, options=options))
+        return [net()["label"].tolist() for _ in range(3)]
+
+    assert labels(0, "TRAIN") == [[0, 2], [4, 0], [2, 4]]
+    assert labels(1, "TRAIN") == [[1, 3], [5, 1], [3, 5]]
+    assert labels(1, "TEST") == [[0, 1], [2, 3], [4, 5]]
+
+
+def test_killed_worker_is_a_data_error(ref_data, monkeypatch):
+    import signal
+
+    monkeypatch.chdir(ref_data)
+    net = netdef.load(TRAIN_NET, phase="TRAIN", data_workers=1)
+    net()
+    worker = net.layer_module("data").feed._stream[1]._workers[0]
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.join(10)
+    with pytest.raises(NetdefError, match=r'layer "data" \(Data\): a data worker process failed: .*exited unexpectedly'):
+        for _ in range(10):  # batches already made may still arrive first
+            net()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_batches_pinned_and_equal(ref_data, monkeypatch):
+    monkeypatch.chdir(ref_data)
+    here = batches(TRAIN_NET, 3, phase="TRAIN", data_workers=0)
+    torch.manual_seed(3)
+    net = netdef.load(TRAIN_NET, phase="TRAIN", data_workers=2, device="cuda")
+    for data, labels in here:
+        out = net()
+        assert out["data"].device.type == "cuda"
+        assert torch.equal(out["data"].cpu(), data) and torch.equal(out["label"].cpu(), labels)
+    assert net.layer_module("data").feed.pin
+
+
 def test_items_by_index_equal_caffe_cursor(make_db, datum_bytes):
     """Seeking to any item (forward, backward, past the wrap) gives record index mod size."""
     from netdef.data.sources import DatumReader

@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import signal
 import time
 
 import numpy as np
@@ -116,6 +117,11 @@ class _Batches(torch.utils.data.Dataset):
 
 
 def _init_worker(_worker_id: int) -> None:
+    # Ctrl-C and a hang-up reach the whole process group; what they mean (stop,
+    # snapshot) is the main process's decision, and it stops the workers itself.
+    for name in ("SIGINT", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     # One thread per worker: the workers are the parallelism, and the net's
     # compute threads keep their cores.
     try:

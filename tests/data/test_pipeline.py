@@ -113,9 +113,25 @@ def test_killed_worker_is_a_data_error(ref_data, monkeypatch):
     worker = net.layer_module("data").feed._stream[1]._workers[0]
     os.kill(worker.pid, signal.SIGKILL)
     worker.join(10)
-    with pytest.raises(NetdefError, match=r'layer "data" \(Data\): a data worker process failed: .*exited unexpectedly'):
+    failed = r'layer "data" \(Data\): a data worker process failed: .*exited unexpectedly'
+    with pytest.raises(NetdefError, match=failed):
         for _ in range(10):  # batches already made may still arrive first
             net()
+
+
+def test_workers_leave_ctrl_c_and_hangup_to_the_main_process(ref_data, monkeypatch):
+    """Ctrl-C on a terminal signals the whole process group: netdef train decides what
+    it means (stop after the iteration, snapshot), so the workers must keep working."""
+    import signal
+
+    monkeypatch.chdir(ref_data)
+    net = netdef.load(TRAIN_NET, phase="TRAIN", data_workers=2)
+    net()
+    for worker in net.layer_module("data").feed._stream[1]._workers:
+        os.kill(worker.pid, signal.SIGINT)
+        os.kill(worker.pid, signal.SIGHUP)
+    for _ in range(6):
+        assert net()["data"].shape == (5, 3, 32, 32)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -4,9 +4,10 @@ Caffe's data layers make batch after batch from one cursor and one random
 stream, so the batches depend on which thread made them. Here batch `b` holds
 stream items `b*N .. b*N+N-1` (item `i` is record `i mod size`, Caffe's order
 with its wrap-around), and item `i` draws its crop and mirror from a generator
-seeded with (seed, i). In data-parallel training, rank r of W takes stream
-items r, r+W, r+2W, ... (Caffe's multi-GPU Skip()). Any process can therefore make any batch, and the
-batches are the same whether 0, 1 or 8 worker processes make them.
+seeded with (seed, i). Any process can therefore make any batch, and the
+batches are the same whether 0, 1 or 8 worker processes make them. In
+data-parallel training, rank r of W takes stream items r, r+W, r+2W, ...
+(Caffe's multi-GPU Skip()).
 
 This module is NumPy only; netdef/data/pipeline.py runs it in worker processes.
 """

@@ -181,6 +181,7 @@ class Prefetcher:
             raise DataError(f"a data worker process failed: {err}") from None
 
     def _loader(self, train: bool, slots: _Slots):
+        _no_async_worker_errors()
         indices = ((b, train) for b in itertools.count(self.next_batch))
         return torch.utils.data.DataLoader(
             _Batches(self.maker, slots), batch_size=None, sampler=_Indices(indices),
@@ -202,6 +203,18 @@ class Prefetcher:
             self.close()
         except Exception:  # interpreter shutdown: the workers are daemons and exit with us
             pass
+
+
+def _no_async_worker_errors() -> None:
+    """torch's DataLoader installs a SIGCHLD handler that raises a RuntimeError wherever
+    the main thread happens to be when a worker dies (in the middle of a convolution,
+    a test's join). Without it, the DataLoader notices a dead worker while waiting for
+    its batch (it checks every 5 s), so the failure surfaces in the data layer's
+    forward, as a DataError naming the layer. The flag is torch's own "already set"."""
+    from torch.utils.data._utils import signal_handling
+
+    if hasattr(signal_handling, "_SIGCHLD_handler_set"):
+        signal_handling._SIGCHLD_handler_set = True
 
 
 class _Indices(torch.utils.data.Sampler):

@@ -112,7 +112,7 @@ def test_killed_worker_is_a_data_error(ref_data, monkeypatch):
     net()
     worker = net.layer_module("data").feed._stream[1]._workers[0]
     os.kill(worker.pid, signal.SIGKILL)
-    worker.join(10)
+    worker.join(10)  # no RuntimeError out of a signal handler here: the forward reports it
     failed = r'layer "data" \(Data\): a data worker process failed: .*exited unexpectedly'
     with pytest.raises(NetdefError, match=failed):
         for _ in range(10):  # batches already made may still arrive first

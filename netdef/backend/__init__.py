@@ -50,7 +50,7 @@ def _filler_where(layer, blob_name: str):
 
 def load(model, phase="TEST", weights=None, device="cpu", dtype=None, *, level=None, stages=None,
          inputs=None, batch=None, seed=None, precision="fp32", channels_last=False, compile=False,
-         allow_tf32=False):
+         allow_tf32=False, data_workers=None):
     """Compile a Caffe net (path, prototxt text or NetParameter) to a torch module.
 
     weights: a .caffemodel or Caffe HDF5 weights file, copied by layer name.
@@ -58,12 +58,14 @@ def load(model, phase="TEST", weights=None, device="cpu", dtype=None, *, level=N
     precision/channels_last/compile/allow_tf32: see netdef.backend.execution; when any
     is not the default, the result is a Runner that calls like the net (and has its
     attributes) but runs with autocast / NHWC / torch.compile.
+    data_workers: processes that read ahead for each Data/ImageData layer (0: read in
+    this process; None: $NETDEF_DATA_WORKERS, else one per two cores, 1 to 4).
     """
     from netdef.backend.execution import Execution, Runner
 
     execution = Execution(precision=precision, channels_last=channels_last, compile=compile,
                           allow_tf32=allow_tf32)
-    options = NetOptions(inputs=dict(inputs or {}), batch=batch)
+    options = NetOptions(inputs=dict(inputs or {}), batch=batch, data_workers=data_workers)
     net = open_net(model, phase=phase, level=level, stages=stages, options=options)
     module = compile_net(net, seed=seed)
     if weights is not None:

@@ -108,6 +108,18 @@ class Cursor:
 _LMDB_ENVS: dict[str, list] = {}
 
 
+def _forget_inherited_envs() -> None:
+    """In a forked child (a data worker), drop the parent's environments: LMDB
+    handles must not cross fork(), and py-lmdb would refuse to reopen them. The
+    close only unmaps the child's copy; the parent's handles are untouched."""
+    for env, _ in _LMDB_ENVS.values():
+        env.close()
+    _LMDB_ENVS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_inherited_envs)
+
+
 def _open_lmdb(path: str):
     import lmdb
 

@@ -53,13 +53,41 @@ def find(path: str, base_dir: str | None, what: str, field: str = "source") -> s
 
 # -- Data: LMDB / LevelDB of Datums ----------------------------------------------
 class DatumReader:
-    """Caffe's Data layer source: records in key order, forever."""
+    """Caffe's Data layer source: records in key order, forever. Item `i` of the
+    stream is record `i mod size`; `item(i)` seeks there, so a data worker that
+    makes every k-th batch skips the records in between without decoding them."""
 
-    def __init__(self, path: str, backend: str, mode: str, shard: tuple[int, int] = WHOLE):
+    def __init__(self, path: str, backend: str, mode: str):
         self.db = Database(path, backend)
-        self.cursor = self.db.cursor()
         self.mode = mode  # how encoded records decode (native / color / gray)
-        self.shard = Shard(shard)
+        self.size: int | None = None  # records in the database, known after the first wrap
+        self._rewind()
+
+    def _rewind(self) -> None:
+        self._records = iter(self.db.items())
+        self.at = 0  # record index the next read returns
+
+    def _read(self) -> tuple[bytes, bytes]:
+        item = next(self._records, None)
+        if item is None:  # past the last record: back to the first, as Caffe's cursor
+            if self.at == 0:
+                raise DataError(f'database "{self.db.path}" has no records', field="source")
+            self.size = self.at
+            self._rewind()
+            item = next(self._records)
+        self.at += 1
+        return item
+
+    def _seek(self, index: int) -> None:
+        target = index % self.size if self.size else index
+        if target < self.at:
+            self._rewind()
+        steps = target - self.at
+        while steps > 0:
+            self._read()
+            steps -= 1
+            if self.size and steps >= self.size:  # learnt the size while skipping
+                steps %= self.size
 
     def first_shape(self) -> tuple[tuple[int, int, int], bool]:
         """((C, H, W) of the first record, whether it is encoded)."""
@@ -67,26 +95,10 @@ class DatumReader:
         d = datum_mod.parse(value, key)
         return datum_mod.shape(d, self.mode if d.encoded else image.NATIVE, key), d.encoded
 
-    def state(self) -> dict:
-        """The cursor's place in the current pass (Caffe keeps none)."""
-        self._skip_others()
-        return {"position": self.cursor.position}
-
-    def load_state(self, state: dict) -> None:
-        self.cursor.skip(int(state["position"]))
-
-    def _skip_others(self) -> None:
-        """Pass the records other processes read before this one's next (not even parsed).
-        Before a snapshot, this puts rank 0 where the next iteration of all processes
-        begins, so the position it saves suits a resume with any number of processes."""
-        while self.shard.skip():
-            self.cursor.next()
-            self.shard.next()
-
-    def next(self) -> tuple[np.ndarray, int, str]:
-        self._skip_others()
-        key, value = self.cursor.next()
-        self.shard.next()
+    def item(self, index: int) -> tuple[np.ndarray, int, str]:
+        """Stream item `index`: (C, H, W) array, label, key."""
+        self._seek(index)
+        key, value = self._read()
         d = datum_mod.parse(value, key)
         return datum_mod.to_array(d, self.mode, key), d.label, key.decode("utf-8", "replace")
 
@@ -95,64 +107,60 @@ class DatumReader:
 
 
 # -- ImageData: a list of image files --------------------------------------------
-class ImageListReader:
-    """Caffe's ImageData source: `root_folder + path` per line, resized if asked."""
+def _draws(seed: int, *purpose: int) -> np.random.Generator:
+    """An independent random stream for one purpose, a pure function of the seed."""
+    return np.random.default_rng([seed, *purpose])
 
-    def __init__(self, list_path: str, param, base_dir: str | None, rng: np.random.Generator,
-                 shard: tuple[int, int] = WHOLE):
+
+class ImageListReader:
+    """Caffe's ImageData source: `root_folder + path` per line, resized if asked.
+
+    As in Caffe: shuffled at set-up if `shuffle`, then `rand_skip` lines skipped,
+    reshuffled at every wrap-around. Each epoch's order and the skip are drawn
+    from the seed alone, so item `i` is the same whichever process reads it."""
+
+    _SHUFFLE, _SKIP = 1, 2
+
+    def __init__(self, list_path: str, param, base_dir: str | None, seed: int):
         self.entries = lists.read_image_list(list_path)
-        self.param, self.base_dir, self.rng = param, base_dir, rng
-        self.shard = Shard(shard)  # ranks must share `rng`'s seed so they shuffle alike
-        self.pos = 0
-        if param.shuffle:
-            self._shuffle()
+        self.param, self.base_dir, self.seed = param, base_dir, seed
+        self._order: tuple[int, np.ndarray | None] = (-1, None)
+        self.skip = 0
         if param.rand_skip:
-            self.pos = int(rng.integers(2**32)) % param.rand_skip
-            if self.pos >= len(self.entries):
-                raise DataError(f"rand_skip drew {self.pos} but the list has only "
+            self.skip = int(_draws(seed, self._SKIP).integers(2**32)) % param.rand_skip
+            if self.skip >= len(self.entries):
+                raise DataError(f"rand_skip drew {self.skip} but the list has only "
                                 f"{len(self.entries)} images", field="rand_skip")
 
-    def _shuffle(self) -> None:
-        order = self.rng.permutation(len(self.entries))
-        self.entries = [self.entries[i] for i in order]
+    def _entry(self, index: int) -> int:
+        """The list line of stream item `index`."""
+        epoch, k = divmod(self.skip + index, len(self.entries))
+        if not self.param.shuffle:
+            return k
+        if self._order[0] != epoch:
+            self._order = (epoch, _draws(self.seed, self._SHUFFLE, epoch).permutation(len(self.entries)))
+        return int(self._order[1][k])
 
-    def state(self) -> dict | None:
-        """The list position; None when shuffling (the order is not kept)."""
-        if self.param.shuffle:
-            return None
-        while self.shard.skip():  # rank 0: to where all processes' next iteration begins
-            self._advance()
-        return {"pos": self.pos}
-
-    def load_state(self, state: dict) -> None:
-        self.pos = int(state["pos"])
-
-    def path(self, index: int) -> str:
-        name = self.param.root_folder + self.entries[index][0]  # plain concatenation, as Caffe
+    def path(self, line: int) -> str:
+        name = self.param.root_folder + self.entries[line][0]  # plain concatenation, as Caffe
         return find(name, self.base_dir, "image")
 
     def first_shape(self) -> tuple[int, int, int]:
         p = self.param
         mode = image.COLOR if p.is_color else image.GRAY
-        c, h, w = image.peek_shape(self.path(self.pos), mode, f'"{self.entries[self.pos][0]}"')
+        line = self._entry(0)
+        c, h, w = image.peek_shape(self.path(line), mode, f'"{self.entries[line][0]}"')
         return (c, p.new_height, p.new_width) if p.new_height > 0 and p.new_width > 0 else (c, h, w)
 
-    def next(self) -> tuple[np.ndarray, int, str]:
+    def item(self, index: int) -> tuple[np.ndarray, int, str]:
         p = self.param
-        while self.shard.skip():
-            self._advance()
-        name, label = self.entries[self.pos]
-        img = image.read_image(self.path(self.pos), p.new_height, p.new_width, p.is_color)
-        self._advance()
+        line = self._entry(index)
+        name, label = self.entries[line]
+        img = image.read_image(self.path(line), p.new_height, p.new_width, p.is_color)
         return img.transpose(2, 0, 1), label, name
 
-    def _advance(self) -> None:
-        self.pos += 1
-        self.shard.next()
-        if self.pos >= len(self.entries):
-            self.pos = 0
-            if self.param.shuffle:
-                self._shuffle()
+    def close(self) -> None:
+        pass
 
 
 # -- HDF5Data: a list of HDF5 files ----------------------------------------------

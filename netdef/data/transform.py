@@ -70,32 +70,47 @@ class DataTransformer:
                             field="transform_param.mean_file")
         check_mean_values(len(self.mean_values), c)
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """(C, H, W) uint8 or float32 -> transformed (C, h, w) float32."""
+    @property
+    def random(self) -> bool:
+        """Whether items draw random numbers (a mirror coin, TRAIN crop offsets)."""
+        return self.mirror or (self.train and self.crop > 0)
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator | None = None,
+                 out: np.ndarray | None = None) -> np.ndarray:
+        """(C, H, W) uint8 or float32 -> transformed (C, h, w) float32, written into `out`
+        when given (a slot of the batch: no temporary copies). `rng` (default: the
+        transformer's own) gives this item's draws."""
+        rng = self.rng if rng is None else rng
         c, h, w = x.shape
-        _out_c, out_h, out_w = self.shape((c, h, w))
+        shape = self.shape((c, h, w))
         self.check_mean((c, h, w))
         if len(self.mean_values) == 1 and c > 1:
             # Caffe replicates a single mean_value in place at the first multi-channel
             # item, so a later 1-channel item fails the count check, as it does in Caffe.
             self.mean_values = self.mean_values * c
-        flip = self.mirror and bool(self.rng.integers(2))
-        h_off, w_off = self._offsets(h, w)
-        window = (slice(None), slice(h_off, h_off + out_h), slice(w_off, w_off + out_w))
-        out = x[window].astype(np.float32)
+        flip = self.mirror and bool(rng.integers(2))
+        h_off, w_off = self._offsets(h, w, rng)
+        window = (slice(None), slice(h_off, h_off + shape[1]), slice(w_off, w_off + shape[2]))
+        if out is None:
+            out = np.empty(shape, dtype=np.float32)
+        dst = out[:, :, ::-1] if flip else out  # mirror flips the finished crop
         if self.mean is not None:
-            out = out - self.mean[window]
+            np.subtract(x[window], self.mean[window], out=dst, dtype=np.float32)
         elif self.mean_values:
-            out = out - np.asarray(self.mean_values, dtype=np.float32)[:, None, None]
-        out = out * self.scale
-        return np.ascontiguousarray(out[:, :, ::-1] if flip else out)
+            np.subtract(x[window], np.asarray(self.mean_values, dtype=np.float32)[:, None, None],
+                        out=dst, dtype=np.float32)
+        else:
+            dst[...] = x[window]
+        if self.scale != 1:  # x * 1 == x exactly: skip the pass
+            np.multiply(out, self.scale, out=out)
+        return out
 
-    def _offsets(self, h: int, w: int) -> tuple[int, int]:
+    def _offsets(self, h: int, w: int, rng: np.random.Generator) -> tuple[int, int]:
         if not self.crop:
             return 0, 0
         if self.train:
-            h_off = int(self.rng.integers(h - self.crop + 1))
-            return h_off, int(self.rng.integers(w - self.crop + 1))
+            h_off = int(rng.integers(h - self.crop + 1))
+            return h_off, int(rng.integers(w - self.crop + 1))
         return (h - self.crop) // 2, (w - self.crop) // 2
 
 

@@ -27,6 +27,7 @@ class NetOptions:
     inputs: dict[str, tuple[int, ...]] = field(default_factory=dict)   # --input NAME=N,C,H,W
     batch: int | None = None                          # --batch N: overrides every data layer's batch size
     warn: Callable[[str], None] | None = None         # one-line warnings (data assumptions)
+    data_workers: int | None = None                   # processes reading ahead per data layer (None: default)
     shard: tuple[int, int] = (0, 1)                   # (rank, world_size): TRAIN data layers read
                                                       # records rank, rank+W, ... (Caffe's multi-GPU Skip)
 
@@ -41,6 +42,8 @@ class LayerContext:
     batch: int | None = None                           # --batch N for source layers
     inputs: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # --input for this layer's tops
     warn: Callable[[str], None] | None = None          # one-line warnings (data assumptions)
+    data_workers: int | None = None                    # Data/ImageData read-ahead processes (None: default)
+    shard: tuple[int, int] = (0, 1)                    # (rank, world_size) of the data this process reads
 
     @property
     def training(self) -> bool:
@@ -52,7 +55,7 @@ class LayerContext:
         tops = set(lp.top)
         return cls(phase=lp.phase if lp.HasField("phase") else state.phase, base_dir=options.base_dir,
                    batch=options.batch, inputs={t: tuple(s) for t, s in options.inputs.items() if t in tops},
-                   warn=options.warn)
+                   warn=options.warn, data_workers=options.data_workers, shard=options.shard)
 
 
 @dataclass

@@ -3,11 +3,15 @@
 Source layers read on the CPU (NumPy, netdef.data) and hand their tops over
 on the module's device and dtype, which an empty buffer tracks through
 `.to()`. Sources are opened at the first forward, so a net whose data tops
-are fed to forward() never touches them. Random crops, mirrors and shuffles
-draw from a NumPy generator seeded from torch's, so torch.manual_seed makes
-a run repeatable (Caffe's own random stream cannot be reproduced).
+are fed to forward() never touches them. Each layer takes a seed from torch's
+generator at set-up, so torch.manual_seed makes a run repeatable; Data and
+ImageData draw item i's crop and mirror from (seed, i), which keeps batches
+the same for any number of data workers (Caffe's own random stream cannot be
+reproduced).
 """
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 import torch
@@ -45,7 +49,7 @@ class _Source(CaffeLayer):
     def _shard(self) -> tuple[int, int]:
         """This process's share of the records: only TRAIN layers split the data
         (Caffe tests on rank 0 alone, reading everything)."""
-        return self.layer.net.options.shard if self.layer.phase == 0 else (0, 1)
+        return self.layer.context.shard if self.layer.context.training else (0, 1)
 
     def _out(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array)).to(
@@ -84,88 +88,111 @@ class _Source(CaffeLayer):
 
 
 class _Transformed(_Source):
-    """Data and ImageData: items through Caffe's DataTransformer, stacked into a batch."""
+    """Data and ImageData: items through Caffe's DataTransformer, stacked into a
+    batch by worker processes ahead of the net (netdef.data.pipeline)."""
 
     def setup(self, layer, shapes):
         super().setup(layer, shapes)
-        self.reader = None
+        self.seed = int(self.rng.integers(2**62))
+        self.offset = 0  # stream items taken before batch 0 (set by a resume)
+        self.feed = None
 
-    resumable = True
-
-    def _open_for_resume(self) -> None:
-        self.reader, self.transform = self._open(), self._transformer()
-
-    def _transformer(self):
-        from netdef.data.mean import read_mean
+    def _maker(self):
+        from netdef.data.feed import BatchMaker
         from netdef.data.sources import find
-        from netdef.data.transform import DataTransformer
 
         t = self.layer.lp.transform_param
-        mean = read_mean(find(t.mean_file, self.base_dir, "mean_file", "mean_file")) if t.mean_file else None
-        return DataTransformer(t, self.layer.phase, mean, self.rng)
+        mean = find(t.mean_file, self.base_dir, "mean_file", "mean_file") if t.mean_file else None
+        return BatchMaker(self._reader_factory(), partial(_open_transform, t, mean), self.batch, self.seed,
+                          "record" if isinstance(self, Data) else "image", self.layer.param.source,
+                          self._shard(), self.offset)
+
+    # Exact resume: batch b is a pure function of (seed, offset, b), so the stream
+    # position (items all processes have taken) and the seed are the whole state;
+    # it suits a resume with any number of processes.
+    resumable = True
+
+    def source_state(self) -> dict | None:
+        taken = self.feed.next_batch if self.feed is not None else 0
+        return {"seed": self.seed, "items": self.offset + taken * self.batch * self._shard()[1]}
+
+    def load_source_state(self, state: dict) -> None:
+        if "items" not in state:  # written before the read-ahead pipeline: start again
+            return
+        self.close()
+        self.feed = None
+        self.seed, self.offset = int(state["seed"]), int(state["items"])
 
     def forward(self):
+        from netdef.data.pipeline import Prefetcher
+
+        device = self._anchor.device
         try:
-            if self.reader is None:
-                self.reader, self.transform = self._open(), self._transformer()
-            self.transform.train = self.training  # .train()/.eval() pick random or centre crops
-            data, labels = self._batch()
+            if self.feed is None:
+                self.feed = Prefetcher(self._maker(), self.layer.context.data_workers,
+                                       pin=device.type == "cuda")
+            data, labels = self.feed.next(self.training)  # .train()/.eval(): random or centre crops
         except DataError as err:
             raise self._fail(err) from None
-        tops = (self._out(data), self._out(labels))
+        to = dict(device=device, dtype=self._anchor.dtype, non_blocking=True)
+        tops = (data.to(**to), labels.to(**to))
         return tops[: len(self.tops)] if len(self.tops) > 1 else tops[0]
 
-    def _batch(self) -> tuple[np.ndarray, np.ndarray]:
-        """Caffe's load_batch: the first item fixes the batch's shape."""
-        data, labels = None, np.empty(self.batch, dtype=np.float32)
-        for i in range(self.batch):
-            name = None
-            try:
-                array, label, name = self.reader.next()
-                item = self.transform(array)
-            except DataError as err:
-                raise self._in_source(err, name) from None
-            if data is None:
-                data = np.empty((self.batch,) + item.shape, dtype=np.float32)
-            elif item.shape != data.shape[1:]:
-                raise DataError(f'item "{name}" gives {fmt_shape(item.shape)} but the batch started '
-                                f"with {fmt_shape(data.shape[1:])}; items of one batch must share a "
-                                "size (use crop_size, resize, or batch_size 1)", field="source")
-            data[i], labels[i] = item, label
-        return data, labels
+    def close(self) -> None:
+        """Stop this layer's data workers; a later forward starts them again at the next batch."""
+        if self.feed is not None:
+            self.feed.close()
 
 
-    def _in_source(self, err: DataError, name: str | None) -> DataError:
-        """Say which record (or image) of which source the problem is in."""
-        kind = "record" if isinstance(self, Data) else "image"
-        source = self.layer.param.source
-        if name and f'"{name}"' not in err.message:
-            return DataError(f'{kind} "{name}" of "{source}": {err.message}', field=err.field)
-        return DataError(f'{err.message} (source "{source}")', field=err.field)
+def data_wait_seconds(module: torch.nn.Module) -> float:
+    """Seconds the forward passes of `module` have spent waiting for Data/ImageData
+    batches so far (reading them, without workers; receiving them, with)."""
+    return sum(m.feed.wait_s for m in module.modules() if isinstance(m, _Transformed) and m.feed is not None)
+
+
+def _open_transform(param, mean_path, train: bool):
+    from netdef.data.mean import read_mean
+    from netdef.data.transform import DataTransformer
+    from netdef.proto import caffe_pb2
+
+    mean = read_mean(mean_path) if mean_path else None
+    return DataTransformer(param, caffe_pb2.TRAIN if train else caffe_pb2.TEST, mean)
+
+
+def _open_datums(path, backend, mode):
+    from netdef.data.sources import DatumReader
+
+    return DatumReader(path, backend, mode)
+
+
+def _open_image_list(path, param, base_dir, seed):
+    from netdef.data.sources import ImageListReader
+
+    return ImageListReader(path, param, base_dir, seed)
 
 
 class Data(_Transformed):
     """Datums from LMDB or LevelDB, in key order, wrapping around at the end."""
 
-    def _open(self):
+    def _reader_factory(self):
         from netdef.data import datum
-        from netdef.data.sources import DatumReader, find
+        from netdef.data.sources import find
 
         p = self.layer.param
         path = find(p.source, self.base_dir, "source")
         mode = datum.decode_mode(self.layer.lp.transform_param)
-        return DatumReader(path, "LMDB" if p.backend == p.LMDB else "LEVELDB", mode, shard=self._shard())
+        return partial(_open_datums, path, "LMDB" if p.backend == p.LMDB else "LEVELDB", mode)
 
 
 class ImageData(_Transformed):
     """Images named by a list file, `root_folder + path`, resized if asked."""
 
-    def _open(self):
-        from netdef.data.sources import ImageListReader, find
+    def _reader_factory(self):
+        from netdef.data.sources import find
 
         p = self.layer.param
-        return ImageListReader(find(p.source, self.base_dir, "source"), p, self.base_dir, self.rng,
-                               shard=self._shard())
+        path = find(p.source, self.base_dir, "source")
+        return partial(_open_image_list, path, p, self.base_dir, self.seed)
 
 
 class HDF5Data(_Source):

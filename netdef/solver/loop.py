@@ -34,6 +34,9 @@ class _Progress:
         self.iters_last = solver.iter
         self.tick = self.timer                  # end of the previous iteration (progress bar)
         self.images_per_s: float | None = None
+        self.data_wait = _data_wait(solver)     # train net's data wait at the last display
+        self.train_s = 0.0                      # seconds in training iterations (no tests, snapshots)
+        self.train_s_last = 0.0                 # ... at the last display
 
     def advance_bar(self, solver) -> None:
         now = time.perf_counter()
@@ -53,6 +56,12 @@ class _Progress:
             idx = (solver.iter - self.start_iter) % average
             self.smoothed = f32(self.smoothed + (f32(loss) - self.losses[idx]) / f32(average))
             self.losses[idx] = f32(loss)
+
+
+def _data_wait(solver) -> float:
+    from netdef.layers.data_torch import data_wait_seconds
+
+    return data_wait_seconds(solver.net)
 
 
 def _should_test(solver) -> bool:
@@ -77,12 +86,14 @@ def run_steps(solver, iters: int, progress: _Progress | None = None) -> _Progres
         for cb in solver.on_start:
             cb(solver)
         display = bool(p.display and solver.iter % p.display == 0)
+        began = time.perf_counter()
         loss, out = _accumulate(solver, display)
         progress.add(solver, loss)
         if display:
             _display(solver, progress, out)
         solver.gradients_ready()
         solver.apply_update()
+        progress.train_s += time.perf_counter() - began
         progress.advance_bar(solver)
         request = solver.requested_action()
         if (p.snapshot and solver.iter % p.snapshot == 0 and solver.rank == 0) or request == "snapshot":
@@ -115,7 +126,10 @@ def _display(solver, progress: _Progress, out) -> None:
     images = solver.batch_size * p.iter_size * done / lapse if lapse > 0 and done else None
     solver._info("solver.cpp:239", f"Iteration {solver.iter} ({g(per_s)} iter/s, {g(lapse)}s/{p.display} iters), "
                                    f"loss = {g(progress.smoothed)}")
-    progress.timer, progress.iters_last = now, solver.iter
+    waited, trained = _data_wait(solver), progress.train_s - progress.train_s_last
+    wait_share = (waited - progress.data_wait) / trained if trained > 0 else 0.0  # since the last display
+    progress.timer, progress.iters_last, progress.data_wait = now, solver.iter, waited
+    progress.train_s_last = progress.train_s
     weights = netlib.loss_weights(solver.net)
     index, outputs = 0, {}
     for name in netlib.sorted_outputs(solver.net):
@@ -130,7 +144,8 @@ def _display(solver, progress: _Progress, out) -> None:
         rate = _peek_rate(solver)
         solver.log.row(kind="train", iter=solver.iter, seconds=round(now - solver.started, 6), lr=rate,
                        loss=float(progress.smoothed), outputs=outputs,
-                       images_per_s=None if images is None else round(images, 3))
+                       images_per_s=None if images is None else round(images, 3),
+                       data_wait_share=round(wait_share, 4))
 
 
 def _peek_rate(solver) -> float:
@@ -167,9 +182,19 @@ def run_solve(solver, resume_file=None) -> None:
             solver._info("solver.cpp:327", f"Iteration {solver.iter}, loss = {g(progress.smoothed)}")
         if p.test_interval and solver.iter % p.test_interval == 0:
             solver.test_all()
+        _report_data_wait(solver, progress)
         solver._info("solver.cpp:332", "Optimization Done.")
     finally:
         solver.log.stop_progress()
+
+
+def _report_data_wait(solver, progress: _Progress) -> None:
+    """netdef's own line (Caffe has none): the share of the training iterations spent
+    waiting for the train net's data layers (tests and snapshots not counted)."""
+    if progress.train_s > 0:
+        waited = _data_wait(solver)
+        solver._info("loop.py:1", f"Data wait: {g(waited)} s of {g(progress.train_s)} s in training "
+                                  f"iterations ({100 * waited / progress.train_s:.2f}%)")
 
 
 # -- snapshots ------------------------------------------------------------------------

@@ -31,7 +31,7 @@ def test_cli_writes_jsonl_curves_and_a_log_parse_log_reads(tmp_path, monkeypatch
     tests = [r for r in rows if r["kind"] == "test"]
     assert [r["iter"] for r in train] == list(range(40))
     assert [r["iter"] for r in tests] == [0, 10, 20, 30, 40]
-    assert set(train[5]) == {"kind", "iter", "seconds", "lr", "loss", "outputs", "images_per_s"}
+    assert set(train[5]) == {"kind", "iter", "seconds", "lr", "loss", "outputs", "images_per_s", "data_wait_share"}
     assert train[12]["lr"] == pytest.approx(0.01) and train[12]["outputs"] == {"loss": train[12]["loss"]}
     assert tests[1]["outputs"]["accuracy"] == traj["tests"][1]["scores"]["accuracy"]
     assert (folder / "snapshot_curves.png").read_bytes()[:4] == b"\x89PNG"

@@ -186,7 +186,10 @@ class Prefetcher:
         return torch.utils.data.DataLoader(
             _Batches(self.maker, slots), batch_size=None, sampler=_Indices(indices),
             num_workers=self.workers, prefetch_factor=self.prefetch,
-            worker_init_fn=_init_worker, persistent_workers=False)
+            worker_init_fn=_init_worker, persistent_workers=False,
+            # its own generator: starting workers must not draw from torch's global one,
+            # or a resumed run's dropout masks would differ from the uninterrupted run's
+            generator=torch.Generator().manual_seed(0))
 
     def close(self) -> None:
         """Stop the workers (their batches in flight are dropped)."""

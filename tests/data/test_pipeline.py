@@ -126,7 +126,7 @@ def test_workers_leave_ctrl_c_and_hangup_to_the_main_process(ref_data, monkeypat
 
     monkeypatch.chdir(ref_data)
     net = netdef.load(TRAIN_NET, phase="TRAIN", data_workers=2)
-    net()
+    net(), net()  # batches 0 and 1 come from workers 0 and 1: both have set their handlers
     for worker in net.layer_module("data").feed._stream[1]._workers:
         os.kill(worker.pid, signal.SIGINT)
         os.kill(worker.pid, signal.SIGHUP)

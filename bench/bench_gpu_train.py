@@ -161,19 +161,28 @@ def make_lmdb(folder: str, records: int) -> str:
 
 
 def data_pipeline(args, device, deadline) -> dict:
+    """images/s of the Data layer feeding the device, per number of read-ahead workers."""
+    counts = [int(w) for w in str(args.data_workers).split(",")]
+    out = {"records": args.lmdb_records, "image": "3x256x256 raw Datum, crop 227, mirror, mean_value",
+           "by_workers": {}}
     with tempfile.TemporaryDirectory() as folder:
         source = make_lmdb(folder, args.lmdb_records)
-        net = netdef.load(DATA_NET.format(source=source, batch=args.batch), phase="TRAIN", device=device)
-        net()  # opens the database
-        batches, t0 = 0, time.perf_counter()
-        while batches < args.data_batches and (time.monotonic() < deadline or batches == 0):
-            net()["data"].sum()  # on the device
-            batches += 1
-        sync(device)
-        seconds = time.perf_counter() - t0
-    return {"images_per_s": round(batches * args.batch / seconds, 1), "batches": batches,
-            "records": args.lmdb_records, "image": "3x256x256 raw Datum, crop 227, mirror, mean_value",
-            "workers": "none (one process reads and transforms)"}
+        for k, workers in enumerate(counts):
+            share = time.monotonic() + (deadline - time.monotonic()) / (len(counts) - k)
+            net = netdef.load(DATA_NET.format(source=source, batch=args.batch), phase="TRAIN",
+                              device=device, data_workers=workers)
+            for _ in range(2 if workers else 1):  # opens the database, starts the workers
+                net()
+            batches, t0 = 0, time.perf_counter()
+            while batches < args.data_batches and (time.monotonic() < share or batches == 0):
+                net()["data"].sum()  # on the device
+                batches += 1
+            sync(device)
+            seconds = time.perf_counter() - t0
+            net.layer_module("data").close()
+            out["by_workers"][str(workers)] = {"images_per_s": round(batches * args.batch / seconds, 1),
+                                               "batches": batches}
+    return out
 
 
 # -- main -----------------------------------------------------------------------------------------
@@ -188,6 +197,7 @@ def main() -> int:
     ap.add_argument("--budget-s", type=float, default=90, help="time box per variant (compile gets 2x)")
     ap.add_argument("--data-batches", type=int, default=10)
     ap.add_argument("--lmdb-records", type=int, default=300)
+    ap.add_argument("--data-workers", default="0,4,12", help="read-ahead worker counts to measure, comma-separated")
     ap.add_argument("--out", default=None, help="write the JSON here instead of bench/results/gpu_train.json")
     args = ap.parse_args()
     device = torch.device(args.device)

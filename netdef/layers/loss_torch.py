@@ -20,6 +20,7 @@ from netdef.layers.spec import canonical_axis
 from netdef.proto import caffe_pb2
 
 FLT_MIN = 1.1754943508222875e-38  # SoftmaxWithLoss clamps probabilities here before the log
+_LOG_FLT_MIN = -87.33654475055310  # log(FLT_MIN)
 LOG_THRESHOLD = 1e-20             # Caffe's kLOG_THRESHOLD (MultinomialLogistic, Infogain)
 
 
@@ -100,8 +101,21 @@ class SoftmaxWithLoss(CaffeLayer):
         self.with_prob = len(layer.tops) > 1
 
     def forward(self, x, label):
-        loss, prob = _SoftmaxLoss.apply(x, label, self.axis, self.ignore, self.mode)
+        apply = _softmax_loss_traceable if torch.compiler.is_compiling() else _SoftmaxLoss.apply
+        loss, prob = apply(x, label, self.axis, self.ignore, self.mode)
         return (loss, prob) if self.with_prob else loss
+
+
+def _softmax_loss_traceable(x, label, axis, ignore, mode):
+    """_SoftmaxLoss in plain ops for torch.compile (some torch versions' dynamo cannot
+    trace the autograd.Function). Same loss; the gradient differs from Caffe's only
+    where a probability is below FLT_MIN (clamped here, not in Caffe's backward)."""
+    logp = torch.log_softmax(_fold(x, axis), 1)                     # (outer, C, inner)
+    outer, classes, inner = logp.shape
+    index, valid = _labels(label, outer, inner, ignore, classes)
+    nll = -logp.gather(1, index.unsqueeze(1)).squeeze(1).clamp(min=_LOG_FLT_MIN)
+    loss = torch.where(valid, nll, 0).sum() / _normalizer(mode, outer, inner, valid)
+    return loss, logp.detach().exp().reshape(x.shape)
 
 
 class EuclideanLoss(CaffeLayer):

@@ -101,7 +101,18 @@ class CrossChannelLRN(torch.autograd.Function):
 
 
 def cross_channel_lrn(x, size: int, alpha: float, beta: float, k: float):
+    if torch.compiler.is_compiling():  # the Function's in-place kernels split compiled graphs
+        return _cross_channel_lrn_traceable(x, size, alpha, beta, k)
     return CrossChannelLRN.apply(x, size, alpha, beta, k)
+
+
+def _cross_channel_lrn_traceable(x, size: int, alpha: float, beta: float, k: float):
+    """The same y = x * (k + alpha/size * window_sum(x^2))^-beta in out-of-place ops, which
+    torch.compile fuses (autograd derives the same gradient as Caffe's closed form)."""
+    half = (size - 1) // 2
+    squares = F.pad((x * x).unsqueeze(1), (0, 0, 0, 0, half, half)).squeeze(1)  # (N, C+2h, H, W)
+    window = sum(squares[:, d:d + x.shape[1]] for d in range(size))
+    return x * (window * (alpha / size) + k).pow(-beta)
 
 
 def within_channel_lrn(x, size: int, alpha: float, beta: float):

@@ -122,3 +122,16 @@ def test_cuda_matches_cpu():
     (CrossChannelLRN.apply(x, 5, 1e-2, 0.75, 1.0) * g).sum().backward()
     (CrossChannelLRN.apply(xc, 5, 1e-2, 0.75, 1.0) * g.cuda()).sum().backward()
     torch.testing.assert_close(xc.grad.cpu(), x.grad)
+
+
+def test_traceable_lrn_for_torch_compile_equals_the_function():
+    """Under torch.compile LRN runs as plain ops: the same values and gradients (float64)."""
+    from netdef.layers.norm_torch import CrossChannelLRN, _cross_channel_lrn_traceable
+
+    x = torch.randn(2, 7, 5, 5, dtype=torch.float64, requires_grad=True)
+    for size, beta in ((5, 0.75), (3, 0.5), (1, 0.9)):
+        a = CrossChannelLRN.apply(x, size, 1e-1, beta, 2.0)
+        b = _cross_channel_lrn_traceable(x, size, 1e-1, beta, 2.0)
+        g = torch.randn_like(a)
+        (ga,), (gb,) = torch.autograd.grad(a, x, g), torch.autograd.grad(b, x, g)
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-12) and torch.allclose(ga, gb, rtol=1e-12, atol=1e-12)

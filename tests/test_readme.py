@@ -28,18 +28,20 @@ def test_ci_runs_the_readme_test_command():
 
 
 def _short_solver(readme_solver, folder):
-    """The README's solver, shortened for CI: 4 iterations, one test of 2 batches at the end."""
+    """The README's solver, shortened for CI: 4 iterations, one test of 2 batches at the end.
+    Also returns the README solver's own max_iter (its last snapshot's number)."""
     from google.protobuf import text_format
 
     from netdef.proto import caffe_pb2
 
     p = text_format.Parse(readme_solver.read_text(), caffe_pb2.SolverParameter())
+    full_iters = p.max_iter
     p.net = str(ROOT / p.net)  # the data sources stay relative to the working directory
     p.max_iter, p.test_iter[0], p.test_interval, p.display = 4, 2, 4, 2
     p.test_initialization = False
     path = folder / "solver_short.prototxt"
     path.write_text(text_format.MessageToString(p))
-    return path, p
+    return path, p, full_iters
 
 
 def test_main_job_command_runs_short(tmp_path, monkeypatch, capsys):
@@ -56,7 +58,7 @@ def test_main_job_command_runs_short(tmp_path, monkeypatch, capsys):
     assert prepare(steps[0][2:] + ["--quick"]) == 0
 
     train = steps[1][1:]
-    solver, p = _short_solver(ROOT / train[train.index("--solver") + 1], tmp_path)
+    solver, p, full_iters = _short_solver(ROOT / train[train.index("--solver") + 1], tmp_path)
     train[train.index("--solver") + 1] = str(solver)
     assert main(train) == 0
     log = capsys.readouterr().err
@@ -70,7 +72,7 @@ def test_main_job_command_runs_short(tmp_path, monkeypatch, capsys):
     test = steps[2][1:]
     test[test.index("--model") + 1] = str(ROOT / test[test.index("--model") + 1])
     weights = test.index("--weights") + 1
-    assert test[weights] == f"{p.snapshot_prefix}_iter_700.caffemodel"  # the full run's last snapshot
+    assert test[weights] == f"{p.snapshot_prefix}_iter_{full_iters}.caffemodel"  # the full run's last snapshot
     test[weights] = f"{p.snapshot_prefix}_iter_4.caffemodel"
     test[test.index("--iterations") + 1] = "2"
     assert main(test) == 0

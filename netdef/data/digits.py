@@ -42,7 +42,7 @@ class Plan:
     seed: int = 0                # the split and the key order
 
     @staticmethod
-    def quick() -> "Plan":
+    def quick() -> Plan:
         """A few hundred digits, for CI's end-to-end run."""
         return Plan(train_per_class=30, test_per_class=10)
 

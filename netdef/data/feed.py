@@ -13,8 +13,8 @@ This module is NumPy only; netdef/data/pipeline.py runs it in worker processes.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -204,7 +204,7 @@ class Prefetcher:
     def __del__(self):
         try:
             self.close()
-        except Exception:  # interpreter shutdown: the workers are daemons and exit with us
+        except Exception:  # noqa: BLE001, S110  interpreter shutdown: the workers are daemons and exit with us
             pass
 
 

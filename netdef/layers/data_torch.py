@@ -134,7 +134,7 @@ class _Transformed(_Source):
             data, labels = self.feed.next(self.training)  # .train()/.eval(): random or centre crops
         except DataError as err:
             raise self._fail(err) from None
-        to = dict(device=device, dtype=self._anchor.dtype, non_blocking=True)
+        to = {"device": device, "dtype": self._anchor.dtype, "non_blocking": True}
         tops = (data.to(**to), labels.to(**to))
         return tops[: len(self.tops)] if len(self.tops) > 1 else tops[0]
 

@@ -45,6 +45,9 @@ def dummy_alexnet(batch: int, shape) -> str:
 
     param, _, _ = read_net(str(MODEL))
     layers = [lp for lp in param.layer if lp.type != "Data"]
+    for lp in layers:  # ImageNet's 1000 classes, as the hand-written model (the default trains 10)
+        if lp.name == "fc8":
+            lp.inner_product_param.num_output = 1000
     del param.layer[:]
     data = param.layer.add()
     text_format.Parse(f'''name: "data" type: "DummyData" top: "data" top: "label"

@@ -21,6 +21,13 @@ def params(solver):
     return {k: [t.detach().clone() for t in v] for k, v in solver.net.params().items()}
 
 
+def assert_identical_params(full, resumed) -> None:
+    """Every parameter blob of the two solvers' train nets is bit for bit the same."""
+    for name, tensors in params(full).items():
+        for a, b in zip(tensors, params(resumed)[name]):
+            assert torch.equal(a, b), name
+
+
 def test_resume_from_caffe_solverstate(tmp_path, monkeypatch):
     """Caffe's snapshot_iter_20: iterations 20-39 and final.caffemodel as Caffe."""
     monkeypatch.chdir(tmp_path)
@@ -48,9 +55,7 @@ def test_own_snapshot_resumes_bit_identical(tmp_path, monkeypatch):
     resumed_log = RecordingLog()
     resumed = Solver("solver.prototxt", log=resumed_log)
     resumed.solve("snapshot_iter_20.solverstate")
-    for name, tensors in params(full).items():
-        for a, b in zip(tensors, params(resumed)[name]):
-            assert torch.equal(a, b), name
+    assert_identical_params(full, resumed)
     for it in range(20, 40):
         assert resumed_log.train()[it]["loss"] == first.train()[it]["loss"]
 
@@ -85,9 +90,7 @@ def test_hdf5_snapshot_resumes_bit_identical(tmp_path, monkeypatch, solver_type,
     # 12 iterations x 16 rows = 3 passes over the 64 rows: the restarted data lines up.
     resumed = Solver("solver.prototxt", log=False)
     resumed.solve("snapshot_iter_12.solverstate.h5")
-    for name, tensors in params(full).items():
-        for a, b in zip(tensors, params(resumed)[name]):
-            assert torch.equal(a, b), name
+    assert_identical_params(full, resumed)
 
 
 def test_snapshot_diff_writes_gradients(tmp_path, monkeypatch):
@@ -138,9 +141,7 @@ def test_own_snapshot_mid_pass_resumes_bit_identical(tmp_path, monkeypatch, snap
     resumed = Solver("solver.prototxt", log=log)
     resumed.solve(f"snapshot_iter_{snapshot_at}.solverstate")
     assert not any("start again" in m for m in log.lines)
-    for name, tensors in params(full).items():
-        for a, b in zip(tensors, params(resumed)[name]):
-            assert torch.equal(a, b), name
+    assert_identical_params(full, resumed)
 
 
 def test_dropout_and_dummy_data_resume_bit_identical(tmp_path, monkeypatch):
@@ -151,9 +152,7 @@ def test_dropout_and_dummy_data_resume_bit_identical(tmp_path, monkeypatch):
     full.solve()
     resumed = Solver("solver.prototxt", log=False)
     resumed.solve("snap_iter_4.solverstate")
-    for name, tensors in params(full).items():
-        for a, b in zip(tensors, params(resumed)[name]):
-            assert torch.equal(a, b), name
+    assert_identical_params(full, resumed)
 
 
 def test_caffe_snapshot_restarts_data_as_caffe_and_says_so(tmp_path, monkeypatch):
@@ -196,6 +195,4 @@ layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "
     resumed = Solver("solver.prototxt", log=log)
     resumed.solve("snap_iter_3.solverstate")            # 12 records read: mid-pass
     assert not any("start again" in m for m in log.lines)
-    for name, tensors in params(full).items():
-        for a, b in zip(tensors, params(resumed)[name]):
-            assert torch.equal(a, b), name
+    assert_identical_params(full, resumed)

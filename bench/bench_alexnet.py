@@ -65,7 +65,7 @@ class HandAlexNet(nn.Module):
             return InnerProduct.forward(_Bound(layer), x)
         return layer(x)
 
-    def forward(self, x):  # (N, 3, 227, 227)
+    def logits(self, x):  # (N, 3, 227, 227)
         x = self.pool(self.norm(F.relu(self.conv1(x))))      # (N, 96, 27, 27)
         x = self.pool(self.norm(F.relu(self.conv2(x))))      # (N, 256, 13, 13)
         x = F.relu(self.conv3(x))
@@ -73,7 +73,10 @@ class HandAlexNet(nn.Module):
         x = self.pool(F.relu(self.conv5(x)))                 # (N, 256, 6, 6)
         x = F.dropout(F.relu(self.fc(self.fc6, x.flatten(1))), 0.5, self.training)
         x = F.dropout(F.relu(self.fc(self.fc7, x)), 0.5, self.training)
-        return torch.softmax(self.fc(self.fc8, x), 1)        # (N, 1000)
+        return self.fc(self.fc8, x)                          # (N, 1000)
+
+    def forward(self, x):  # the deploy net: probabilities
+        return torch.softmax(self.logits(x), 1)
 
 
 class _Bound:

@@ -68,13 +68,7 @@ def netdef_trainer(execution: Execution, batch: int, device, x, y):
 
 class HandTrain(HandAlexNet):
     def forward(self, x, y):  # (N, 3, 227, 227), (N,) -> loss
-        x = self.pool(self.norm(F.relu(self.conv1(x))))
-        x = self.pool(self.norm(F.relu(self.conv2(x))))
-        x = F.relu(self.conv4(F.relu(self.conv3(x))))
-        x = self.pool(F.relu(self.conv5(x)))
-        x = F.dropout(F.relu(self.fc6(x.flatten(1))), 0.5, self.training)
-        x = F.dropout(F.relu(self.fc7(x)), 0.5, self.training)
-        return F.cross_entropy(self.fc8(x), y)
+        return F.cross_entropy(self.logits(x), y)
 
 
 def hand_trainer(execution: Execution, batch: int, device, x, y):

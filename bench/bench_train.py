@@ -120,31 +120,11 @@ def _time_data_layers(module, parts) -> None:
 def run_hand(iterations: int, shape) -> dict:
     import torch
     import torch.nn.functional as F
-    from torch import nn
 
+    from bench_alexnet import HandAlexNet
     from netdef.backend.cpu import reuse_freed_memory
 
     reuse_freed_memory()
-
-    class HandAlexNet(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(3, 96, 11, stride=4)
-            self.conv2 = nn.Conv2d(96, 256, 5, padding=2, groups=2)
-            self.conv3 = nn.Conv2d(256, 384, 3, padding=1)
-            self.conv4 = nn.Conv2d(384, 384, 3, padding=1, groups=2)
-            self.conv5 = nn.Conv2d(384, 256, 3, padding=1, groups=2)
-            self.fc6, self.fc7, self.fc8 = nn.Linear(9216, 4096), nn.Linear(4096, 4096), nn.Linear(4096, 1000)
-            self.lrn = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)
-
-        def forward(self, x):  # (N, 3, 227, 227)
-            x = F.max_pool2d(self.lrn(F.relu(self.conv1(x))), 3, 2, ceil_mode=True)   # (N, 96, 27, 27)
-            x = F.max_pool2d(self.lrn(F.relu(self.conv2(x))), 3, 2, ceil_mode=True)   # (N, 256, 13, 13)
-            x = F.relu(self.conv4(F.relu(self.conv3(x))))
-            x = F.max_pool2d(F.relu(self.conv5(x)), 3, 2, ceil_mode=True)              # (N, 256, 6, 6)
-            x = F.dropout(F.relu(self.fc6(x.flatten(1))), 0.5, self.training)
-            x = F.dropout(F.relu(self.fc7(x)), 0.5, self.training)
-            return self.fc8(x)                                                         # (N, 1000)
 
     net = HandAlexNet().train()
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, foreach=True)
@@ -153,7 +133,7 @@ def run_hand(iterations: int, shape) -> dict:
         x = torch.randn(*shape)
         y = torch.randint(0, 1000, (shape[0],))
         opt.zero_grad(set_to_none=True)
-        F.cross_entropy(net(x), y).backward()
+        F.cross_entropy(net.logits(x), y).backward()
         opt.step()
 
     for _ in range(2):

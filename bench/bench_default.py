@@ -19,14 +19,14 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, write_result  # noqa: E402
+from common import ROOT, write_result
 
 HEADING = "**Install and run the main job on the embedded default (AlexNet):"
 
 
 def readme_command() -> str:
     text = (ROOT / "README.md").read_text()
-    block = re.search(re.escape(HEADING) + r"\*\*\s*```\n(.+?)\n```", text, re.S)
+    block = re.search(re.escape(HEADING) + r"\*\*\s*```\n(.+?)\n```", text, re.DOTALL)
     if not block:
         raise SystemExit(f"README has no command under {HEADING!r}")
     return block.group(1).strip()
@@ -37,7 +37,8 @@ def run_steps(command: str, clone: str, env: dict, log) -> list[dict]:
     steps = []
     for part in (p.strip() for p in command.split("&&")):
         t0 = time.perf_counter()
-        rc = subprocess.run(["bash", "-c", part], cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+        rc = subprocess.run(["bash", "-c", part], cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            check=False).returncode
         steps.append({"step": part, "seconds": round(time.perf_counter() - t0, 1), "rc": rc})
         print(f"  {steps[-1]['seconds']:7.1f} s  rc {rc}  {part[:70]}", file=sys.stderr, flush=True)
         if rc:
@@ -48,7 +49,7 @@ def run_steps(command: str, clone: str, env: dict, log) -> list[dict]:
 def figures_from_log(text: str) -> dict:
     tests = [float(v) for v in re.findall(r"Test net output #\d+: accuracy = ([\d.]+)", text)]
     wait = re.search(r"Data wait: .*\((\d+\.\d+)%\)", text)
-    reproduced = re.findall(r"^accuracy = ([\d.]+)$", text, re.M)
+    reproduced = re.findall(r"^accuracy = ([\d.]+)$", text, re.MULTILINE)
     return {"test_accuracies": tests, "final_accuracy": tests[-1] if tests else None,
             "netdef_test_accuracy": float(reproduced[-1]) if reproduced else None,
             "data_wait_percent": float(wait.group(1)) if wait else None}

@@ -4,7 +4,8 @@ in PyTorch with the same settings, measured side by side in one run.
     python bench/bench_gpu_train.py                         # CUDA, batch 256, all variants
     python bench/bench_gpu_train.py --device cpu --batch 4 --iterations 2 --out /tmp/x.json  # self-check
 
-One training iteration = forward, backward and an SGD update (momentum 0.9, weight decay
+Each trainer runs a given number of iterations in one call (netdef: Solver.step(n), so
+its loop reads losses as `netdef train` does). One training iteration = forward, backward and an SGD update (momentum 0.9, weight decay
 5e-4) on synthetic data already on the device (netdef: constant DummyData; hand-written:
 a fixed random batch). Variants:
   fp32 | bf16 | bf16 + channels-last | bf16 + channels-last + compile
@@ -80,21 +81,21 @@ def hand_trainer(execution: Execution, batch: int, device, x, y):
     fwd = torch.compile(model) if execution.compile else model
     labels = y.long()
 
-    def step():
-        with execution.autocast(device):
-            loss = fwd(x, labels)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-    return step
+    def run(iterations: int):
+        for _ in range(iterations):
+            with execution.autocast(device):
+                loss = fwd(x, labels)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+    return run
 
 
 # -- timing ----------------------------------------------------------------------------------
-def images_per_s(step, batch, iterations, device) -> float:
+def images_per_s(run, batch, iterations, device) -> float:
     sync(device)
     t0 = time.perf_counter()
-    for _ in range(iterations):
-        step()
+    run(iterations)
     sync(device)
     return batch * iterations / (time.perf_counter() - t0)
 
@@ -109,8 +110,7 @@ def run_variant(name, execution, args, device, deadline) -> dict:
             raise TimeoutError(f"time box reached before building {who}")
         t0 = time.monotonic()
         steps[who] = make(execution, args.batch, device, x, y)
-        for _ in range(args.warmup):  # compiles here for the compile variant
-            steps[who]()
+        steps[who](args.warmup)  # compiles here for the compile variant
         sync(device)
         print(f"  {who}: built and warmed up in {time.monotonic() - t0:.1f} s", flush=True)
     rates = {who: [] for who in steps}
@@ -119,6 +119,8 @@ def run_variant(name, execution, args, device, deadline) -> dict:
             if time.monotonic() > deadline and rates[who]:
                 break
             rates[who].append(images_per_s(step, args.batch, args.iterations, device))
+    if args.profile:
+        profile_steps(name, steps, args, device)
     med = {who: statistics.median(r) for who, r in rates.items()}
     out = {f"{who}_images_per_s": round(v, 1) for who, v in med.items()}
     out["netdef_over_hand"] = round(med["netdef"] / med["hand"], 3)
@@ -127,6 +129,31 @@ def run_variant(name, execution, args, device, deadline) -> dict:
         out["peak_memory_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20)
         torch.cuda.reset_peak_memory_stats(device)
     return out
+
+
+def profile_steps(name, steps, args, device) -> None:
+    """torch.profiler over 5 more iterations of each trainer: the kernels by device time
+    and the host's time per iteration, to args.profile/<variant>_<who>.txt."""
+    import pathlib
+
+    from torch.profiler import ProfilerActivity, profile
+
+    folder = pathlib.Path(args.profile)
+    folder.mkdir(parents=True, exist_ok=True)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    for who, step in steps.items():
+        sync(device)
+        with profile(activities=activities) as prof:
+            t0 = time.perf_counter()
+            step(5)
+            host = (time.perf_counter() - t0) / 5
+            sync(device)
+            wall = (time.perf_counter() - t0) / 5
+        sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+        table = prof.key_averages().table(sort_by=sort, row_limit=40, max_name_column_width=70)
+        (folder / f"{name}_{who}.txt").write_text(
+            f"{name} {who}: host {host * 1e3:.2f} ms/iteration to enqueue, {wall * 1e3:.2f} ms wall "
+            f"(profiled, 5 iterations)\n{table}\n")
 
 
 # -- data pipeline ------------------------------------------------------------------------------
@@ -192,6 +219,8 @@ def main() -> int:
     ap.add_argument("--data-batches", type=int, default=10)
     ap.add_argument("--lmdb-records", type=int, default=300)
     ap.add_argument("--data-workers", default="0,4,12", help="read-ahead worker counts to measure, comma-separated")
+    ap.add_argument("--profile", default=None, metavar="DIR",
+                    help="also profile each variant's trainers (tables to DIR)")
     ap.add_argument("--out", default=None, help="write the JSON here instead of bench/results/gpu_train.json")
     args = ap.parse_args()
     device = torch.device(args.device)

@@ -13,8 +13,9 @@ before torch loads, and peak memory are per variant):
            dropout + cross entropy, torch.optim.SGD(momentum, weight_decay, foreach),
            torch.randn images every iteration
 Each variant runs idle and again beside one competing busy process (a Python
-spin loop), with OpenMP workers spinning (torch's default) and waiting passively
-(OMP_WAIT_POLICY=PASSIVE, what `netdef train` sets). netdef's per-part
+spin loop), with OpenMP workers spinning (torch's default, 300,000 rounds), with
+what `netdef train` sets (GOMP_SPINCOUNT=1000: spin briefly, then sleep) and
+sleeping at once (OMP_WAIT_POLICY=PASSIVE). netdef's per-part
 breakdown: data (DummyData layers), forward (the rest of the forward), backward,
 update (lr policy, decay, momentum, data -= step), other (logging, loop).
 Figures go to bench/results/train.json.
@@ -78,13 +79,13 @@ def run_netdef(iterations: int, shape) -> dict:
     class Timed(Solver):
         def forward_backward(self):
             t0 = time.perf_counter()
-            out = self.net()
+            out = self.net(blobs=self.kept_blobs())
             t1 = time.perf_counter()
-            out.loss.backward()
+            self.net.backward(out.loss)
             parts["forward"] += t1 - t0
             parts["backward"] += time.perf_counter() - t1
             self.outputs = out
-            return float(out.loss.detach())
+            return out.loss.detach().float()
 
         def apply_update(self):
             t0 = time.perf_counter()
@@ -162,6 +163,8 @@ def measure(variant: str, wait: str, busy: bool, iterations: int, shape: str) ->
     env.pop("GOMP_SPINCOUNT", None)
     if wait == "passive":
         env["OMP_WAIT_POLICY"] = "PASSIVE"
+    elif wait == "netdef":
+        env["GOMP_SPINCOUNT"] = "1000"     # what netdef.cli.quiet_thread_pool sets
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
     try:
         proc = subprocess.run([sys.executable, __file__, "--child", variant, "--iterations", str(iterations),
@@ -183,7 +186,7 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=5)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--input", default=None, metavar="data=N,C,H,W", help="image shape (default N=batch,3,227,227)")
-    ap.add_argument("--quick", action="store_true", help="passive waiting only (half the runs)")
+    ap.add_argument("--quick", action="store_true", help="netdef's wait policy only (a third of the runs)")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--shape", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -191,7 +194,7 @@ def main() -> None:
         return child(args)
     shape = args.input.split("=", 1)[1] if args.input else f"{args.batch},3,227,227"
     runs = {}
-    for wait in (["passive"] if args.quick else ["spin", "passive"]):
+    for wait in (["netdef"] if args.quick else ["spin", "netdef", "passive"]):
         for busy in (False, True):
             for variant in ("netdef", "hand"):
                 key = f"{variant}/{wait}/{'busy' if busy else 'idle'}"
@@ -211,7 +214,7 @@ def summarize(runs: dict, shape: str, args) -> dict:
            "netdef_parts_ms": {k: {p: round(x, 1) for p, x in v["parts_ms"].items()}
                                for k, v in runs.items() if "parts_ms" in v},
            "note": "measured on a shared machine unless stated otherwise: noisy", "runs": runs}
-    for wait in ("spin", "passive"):
+    for wait in ("spin", "netdef", "passive"):
         if f"netdef/{wait}/idle" not in med:
             continue
         out[f"netdef_over_hand_{wait}"] = round(med[f"netdef/{wait}/idle"] / med[f"hand/{wait}/idle"], 3)

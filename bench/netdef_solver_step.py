@@ -36,10 +36,10 @@ def alexnet_solver_param(path, batch: int, lr: float, momentum: float, decay: fl
 
 
 def netdef_trainer(path, execution, batch: int, device, lr, momentum, decay, report=print):
-    """A callable running one training iteration of netdef's solver."""
+    """A callable running n training iterations of netdef's solver (Solver.step(n))."""
     from netdef.parallel.solver import ParallelSolver
 
     solver = ParallelSolver(alexnet_solver_param(path, batch, lr, momentum, decay), device=str(device),
                             execution=execution, log=False)
     solver.runner.__dict__["report"] = report
-    return lambda: solver.step(1)
+    return solver.step

@@ -98,10 +98,10 @@ class ParallelSolver(Solver):
         last = self._passes >= self.param.iter_size
         quiet = self.ddp.no_sync() if self.ddp is not None and not last else contextlib.nullcontext()
         with quiet:
-            out = self.runner()
+            out = self.runner(blobs=self.kept_blobs())
             self.scaler.scale(out.loss).backward()
         self.outputs = out
-        return f32(out.loss.detach().float().item())
+        return out.loss.detach().float()
 
     def apply_update(self) -> None:
         """fp16: GradScaler's step around Caffe's update (skipped on overflow; the

@@ -46,14 +46,16 @@ class _Progress:
         self.tick = now
         solver.log.advance(solver.iter, float(self.smoothed), self.images_per_s)
 
-    def add(self, solver, loss) -> None:
+    def add(self, solver, loss, it: int | None = None) -> None:
+        """Iteration `it`'s loss (default: the current one) into the smoothed loss."""
         average = solver.param.average_loss
+        it = solver.iter if it is None else it
         if len(self.losses) < average:
             self.losses.append(f32(loss))
             size = len(self.losses)
             self.smoothed = f32((self.smoothed * f32(size - 1) + f32(loss)) / f32(size))
         else:
-            idx = (solver.iter - self.start_iter) % average
+            idx = (it - self.start_iter) % average
             self.smoothed = f32(self.smoothed + (f32(loss) - self.losses[idx]) / f32(average))
             self.losses[idx] = f32(loss)
 
@@ -76,9 +78,11 @@ def run_steps(solver, iters: int, progress: _Progress | None = None) -> _Progres
     progress = progress or _Progress(solver, solver.iter)
     solver.open_log()
     solver.log.start_progress(p.max_iter, solver.iter)
+    pending = None      # (iteration, loss on the device) not read yet: see _settle
     while solver.iter < stop_iter:
         solver.clear_diffs()
         if _should_test(solver):
+            pending = _settle(solver, progress, pending)
             if solver.rank == 0:
                 solver.test_all()
             if solver.requested_early_exit:
@@ -87,34 +91,57 @@ def run_steps(solver, iters: int, progress: _Progress | None = None) -> _Progres
             cb(solver)
         display = bool(p.display and solver.iter % p.display == 0)
         began = time.perf_counter()
+        it = solver.iter
         loss, out = _accumulate(solver, display)
-        progress.add(solver, loss)
-        if display:
-            _display(solver, progress, out)
+        pending = _settle(solver, progress, pending)    # the previous iteration's, now this one is queued
+        if display or not solver.defers_loss():
+            _settle(solver, progress, (it, loss))
+            if display:
+                _display(solver, progress, out)
+        else:
+            pending = (it, loss)
         solver.gradients_ready()
         solver.apply_update()
         progress.train_s += time.perf_counter() - began
         progress.advance_bar(solver)
         request = solver.requested_action()
         if (p.snapshot and solver.iter % p.snapshot == 0 and solver.rank == 0) or request == "snapshot":
+            pending = _settle(solver, progress, pending)    # never snapshot weights a NaN has reached
             solver.snapshot()
         if request == "stop":
             solver.requested_early_exit = True
             break
+    _settle(solver, progress, pending)
     return progress
 
 
+def _settle(solver, progress: _Progress, pending) -> None:
+    """Read an iteration's loss: check it is finite, add it to the smoothed loss.
+
+    On a GPU (Solver.defers_loss) the loop reads iteration i's loss only after it has
+    launched iteration i + 1's forward and backward, so the device never waits for
+    the host; a NaN then stops the run one iteration later, still naming iteration i
+    and before any test or snapshot. Returns None (nothing pending)."""
+    if pending is not None:
+        it, loss = pending
+        value = f32(loss.item())
+        solver.check_finite(value, it)
+        progress.add(solver, value, it)
+    return None
+
+
 def _accumulate(solver, display: bool):
-    """iter_size forward/backward passes; the loss summed in float and divided."""
+    """iter_size forward/backward passes; the losses summed in float32 and divided
+    (float32 tensors: the same roundings as Caffe's float sum), left on the device."""
     p = solver.param
-    loss = f32(0)
+    total = None
     solver._debug_train = bool(display and p.debug_info)   # Caffe's net_->set_debug_info(...)
     with DebugInfo(solver, solver.net, enabled=solver._debug_train, backward=True):
         for _ in range(p.iter_size):
-            loss = f32(loss + f32(solver.forward_backward()))
-    loss = f32(loss / f32(p.iter_size))
-    solver.check_finite(loss)
-    return loss, solver.outputs
+            loss = solver.forward_backward()
+            loss = loss.detach().float() if isinstance(loss, torch.Tensor) else torch.tensor(f32(loss))
+            total = loss if total is None else total + loss
+    return total / p.iter_size, solver.outputs
 
 
 def _display(solver, progress: _Progress, out) -> None:

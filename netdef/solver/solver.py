@@ -196,16 +196,29 @@ class Solver:
     def clear_diffs(self) -> None:
         zero_diffs(self.blobs)
 
-    def forward_backward(self):
+    def forward_backward(self) -> torch.Tensor:
         """One forward and backward pass of the train net (Net::ForwardBackward);
-        returns the loss as float32 and keeps the forward's blobs in `self.outputs`.
+        returns the loss as a float32 0-d tensor on the net's device (reading it waits
+        for the device) and keeps the forward's blobs in `self.outputs`.
         Gradients accumulate in each parameter's .grad over the iter_size passes."""
-        out = self.net()
+        out = self.net(blobs=self.kept_blobs())
         self.net.backward(out.loss)  # a failing layer's backward is named
         if self._debug is not None:
             self._debug.backward_done()
         self.outputs = out
-        return f32(out.loss.detach().item())
+        return out.loss.detach().float()
+
+    def kept_blobs(self) -> list[str] | None:
+        """The blobs a training forward returns: the net's outputs (what the display
+        prints), or every blob when debug_info may inspect them. Returning only the
+        outputs frees the other tops after backward, and lets --compile fuse layers
+        whose tops would otherwise have to be written out."""
+        return None if self.param.debug_info else list(self.net.outputs)
+
+    def defers_loss(self) -> bool:
+        """Whether the loop may read an iteration's loss after launching the next one:
+        on a GPU, reading it at once would stall the device every iteration."""
+        return self.device.type == "cuda" and not self.param.debug_info
 
     def gradients_ready(self) -> None:
         """The accumulated gradients are complete (Caffe's on_gradients_ready)."""
@@ -276,15 +289,17 @@ class Solver:
 
         restore_state(self, path)
 
-    def check_finite(self, loss) -> None:
+    def check_finite(self, loss, it: int | None = None) -> None:
+        """Stop (SolverError) when iteration `it`'s loss (default: this one's) is NaN or Inf."""
         if math.isfinite(float(loss)):
             return
+        it = self.iter if it is None else it
         from netdef.solver.debug import first_non_finite
 
         where = first_non_finite(self) if self.param.debug_info else None
         hint = (f"; the first blob that is not finite: {where}" if where
                 else "; set debug_info: true in the solver to find the first blob that is not finite")
-        raise SolverError(f"iteration {self.iter}: the loss is {g(loss)}; training stopped{hint}. "
+        raise SolverError(f"iteration {it}: the loss is {g(loss)}; training stopped{hint}. "
                           "Snapshots written so far are kept")
 
 

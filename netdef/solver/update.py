@@ -103,19 +103,34 @@ class ParamUpdate:
             diffs = [b.diff() for b in blobs]
             if self.sp.iter_size > 1:
                 torch._foreach_mul_(diffs, f32(np.float32(1) / np.float32(self.sp.iter_size)))
-            self.regularize(blobs, diffs)
             rates = [f32(np.float32(rate) * np.float32(b.lr_mult)) for b in blobs]
+            if self.fused(blobs, diffs, rates):
+                return
+            self.regularize(blobs, diffs)
             steps = self.rule.step(diffs, self.every, rates, it)
             if self.active:
                 torch._foreach_sub_([blobs[i].tensor for i in self.active], [steps[i] for i in self.active])
             if self.sp.snapshot_diff and steps is not diffs:
                 torch._foreach_copy_(diffs, steps)     # Caffe's diff holds the step after an update
 
+    def fused(self, blobs, diffs, rates) -> bool:
+        """The rule's one-pass update where it has one: L2 decay, every blob learning
+        (a frozen blob's history moves but its data must not), diffs not snapshotted
+        (the fused kernel leaves them as the gradients)."""
+        if (len(self.active) != len(blobs) or self.sp.regularization_type != "L2"
+                or self.sp.snapshot_diff):
+            return False
+        decays = [self.local_decay(b) for b in blobs]
+        return self.rule.fused_step([b.tensor.detach() for b in blobs], diffs, self.every, rates, decays)
+
+    def local_decay(self, blob) -> float:
+        return f32(np.float32(self.sp.weight_decay) * np.float32(blob.decay_mult))
+
     def regularize(self, blobs, diffs) -> None:
         """diff += local_decay * w (L2) or local_decay * sign(w) (L1), grouped by decay."""
         groups: dict[float, list[int]] = {}
         for k, b in enumerate(blobs):
-            decay = f32(np.float32(self.sp.weight_decay) * np.float32(b.decay_mult))
+            decay = self.local_decay(b)
             if decay:
                 groups.setdefault(decay, []).append(k)
         for decay, ks in groups.items():

@@ -38,6 +38,11 @@ class UpdateRule:
         """The steps to subtract from the parameters `index` (Caffe writes them into the diffs)."""
         return self.compute(diffs, self.sets(index), rates, it)
 
+    def fused_step(self, params, diffs, index, rates, decays) -> bool:
+        """Optionally do decay + rule + data -= step in one pass over each blob (L2
+        decay, every blob learning). Return False to take the general path."""
+        return False
+
     def compute(self, diffs, history, rates, it) -> list[torch.Tensor]:
         """The step per parameter: a new list, or `diffs` overwritten in place, or
         history tensors themselves (SGD's step is its history). history[k][i] is set

@@ -1,0 +1,54 @@
+"""On a GPU the loop reads iteration i's loss after launching iteration i + 1
+(Solver.defers_loss). Forced on here on the CPU: the same log, smoothed losses,
+test scores and weights as reading every loss at once, and a NaN still stops the
+run naming its iteration, before the next snapshot."""
+from __future__ import annotations
+
+import pytest
+import torch
+from solverhelp import RecordingLog, copy_case, dummy_net, write_solver
+
+from netdef.errors import SolverError
+from netdef.solver import Solver
+
+
+class Deferring(Solver):
+    def defers_loss(self) -> bool:
+        return True
+
+
+def run(cls, **kwargs):
+    log = RecordingLog()
+    solver = cls("solver.prototxt", log=log, **kwargs)
+    solver.solve()
+    return solver, log
+
+
+@pytest.mark.parametrize("case", ["sgd_momentum_step", "sgd_iter_size2"])
+def test_deferred_reading_changes_nothing(case, tmp_path, monkeypatch):
+    folder, _ = copy_case(case, tmp_path)
+    monkeypatch.chdir(folder)
+    # display 3: most iterations are deferred, every third one is read at once
+    text = (folder / "solver.prototxt").read_text().replace("display: 1", "display: 3")
+    text = text.replace("average_loss: 1", "average_loss: 4")
+    (folder / "solver.prototxt").write_text(text)
+    eager, eager_log = run(Solver, weights="init.caffemodel")
+    deferred, deferred_log = run(Deferring, weights="init.caffemodel")
+
+    def lines(log):  # everything but the timings
+        return [m.split(" (")[0] if "iter/s" in m else m for m in log.lines if not m.startswith("Data wait")]
+    assert lines(deferred_log) == lines(eager_log)
+    def scores(log):
+        return [(r["iter"], r["outputs"]) for r in log.rows if r["kind"] == "test"]
+    assert scores(deferred_log) == scores(eager_log)
+    for a, b in zip(eager.net.parameters(), deferred.net.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_deferred_nan_names_its_iteration_and_skips_the_snapshot(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # lr 1e38: iteration 0 is finite, iteration 1's loss is NaN; display 0 defers every read
+    write_solver(tmp_path, dummy_net(), base_lr="1e38", display=0, snapshot=2, snapshot_after_train="false")
+    with pytest.raises(SolverError, match="iteration 1: the loss is nan; training stopped"):
+        run(Deferring)
+    assert not (tmp_path / "snap_iter_2.caffemodel").exists()   # weights a NaN reached are not written

@@ -115,19 +115,19 @@ def run_steps(solver, iters: int, progress: _Progress | None = None) -> _Progres
     return progress
 
 
-def _settle(solver, progress: _Progress, pending) -> None:
+def _settle(solver, progress: _Progress, pending: tuple | None) -> None:
     """Read an iteration's loss: check it is finite, add it to the smoothed loss.
 
     On a GPU (Solver.defers_loss) the loop reads iteration i's loss only after it has
     launched iteration i + 1's forward and backward, so the device never waits for
     the host; a NaN then stops the run one iteration later, still naming iteration i
-    and before any test or snapshot. Returns None (nothing pending)."""
-    if pending is not None:
-        it, loss = pending
-        value = f32(loss.item())
-        solver.check_finite(value, it)
-        progress.add(solver, value, it)
-    return None
+    and before any test or snapshot. Returns what is pending afterwards: nothing."""
+    if pending is None:
+        return
+    it, loss = pending
+    value = f32(loss.item())
+    solver.check_finite(value, it)
+    progress.add(solver, value, it)
 
 
 def _accumulate(solver, display: bool):

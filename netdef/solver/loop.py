@@ -237,7 +237,7 @@ def write_snapshot(solver) -> str:
     save_weights(solver.net, model, format="hdf5" if hdf5 else "caffemodel", diff=p.snapshot_diff)
     state = snapshot_filename(solver.prefix, solver.iter, ".solverstate.h5" if hdf5 else ".solverstate")
     solver._info("sgd_solver.cpp:284", f"Snapshotting solver state to {kind} {state}")
-    history = [h.detach().to("cpu", torch.float32).numpy() for h in solver.rule.history]
+    history = [h.detach().to("cpu", torch.float32).contiguous().numpy() for h in solver.rule.history]
     write = write_solverstate_hdf5 if hdf5 else write_solverstate
     resume.write(solver, state)          # before the state: a state on disk always has it
     write(state, solver.iter, model, solver.current_step, history)

@@ -28,7 +28,7 @@ def record_iterations(solver):
 
     def fb():
         loss = forward_backward()
-        passes.append(np.float32(loss))
+        passes.append(np.float32(float(loss)))   # a 0-d tensor, on the GPU too
         return loss
 
     def update():

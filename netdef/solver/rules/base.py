@@ -38,6 +38,16 @@ class UpdateRule:
         """The steps to subtract from the parameters `index` (Caffe writes them into the diffs)."""
         return self.compute(diffs, self.sets(index), rates, it)
 
+    def adopt_layout(self, params, index: list[int]) -> None:
+        """Give each history blob its parameter's memory layout (--channels-last turns
+        4-D weights NHWC after the history was made); the values stay."""
+        n = self.count
+        for k in range(self.history_sets):
+            for p, i in zip(params, index):
+                h = self.history[k * n + i]
+                if h.stride() != p.stride() and h.shape == p.shape:
+                    self.history[k * n + i] = torch.empty_like(p).copy_(h)
+
     def fused_step(self, params, diffs, index, rates, decays) -> bool:
         """Optionally do decay + rule + data -= step in one pass over each blob (L2
         decay, every blob learning). Return False to take the general path."""

@@ -26,7 +26,11 @@ class SGD(UpdateRule):
         if (fused is None or not params or params[0].device.type not in ("cpu", "cuda")
                 or self.sp.momentum == 0 or type(self) is not SGD):  # momentum 0: torch skips the buffer
             return False
+        self.adopt_layout(params, index)
         history = self.sets(index)[0]
+        if any(p.stride() != d.stride() or p.stride() != h.stride()
+               for p, d, h in zip(params, diffs, history)):
+            return False    # the kernel wants one memory layout for a blob, its diff and its history
         groups: dict[tuple[float, float], list[int]] = {}
         for i, key in enumerate(zip(rates, decays)):
             groups.setdefault(key, []).append(i)

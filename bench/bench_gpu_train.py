@@ -133,7 +133,7 @@ def run_variant(name, execution, args, device, deadline) -> dict:
 
 def profile_steps(name, steps, args, device) -> None:
     """torch.profiler over 5 more iterations of each trainer: the kernels by device time
-    and the host's time per iteration, to args.profile/<variant>_<who>.txt."""
+    and the host's time per iteration, appended to args.profile/profile.txt."""
     import pathlib
 
     from torch.profiler import ProfilerActivity, profile
@@ -151,9 +151,9 @@ def profile_steps(name, steps, args, device) -> None:
             wall = (time.perf_counter() - t0) / 5
         sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
         table = prof.key_averages().table(sort_by=sort, row_limit=40, max_name_column_width=70)
-        (folder / f"{name}_{who}.txt").write_text(
-            f"{name} {who}: host {host * 1e3:.2f} ms/iteration to enqueue, {wall * 1e3:.2f} ms wall "
-            f"(profiled, 5 iterations)\n{table}\n")
+        with open(folder / "profile.txt", "a") as f:   # one file: the device tool returns few files
+            f.write(f"{name} {who}: host {host * 1e3:.2f} ms/iteration to enqueue, {wall * 1e3:.2f} ms wall "
+                    f"(profiled, 5 iterations)\n{table}\n\n")
 
 
 # -- data pipeline ------------------------------------------------------------------------------

@@ -108,11 +108,15 @@ def cross_channel_lrn(x, size: int, alpha: float, beta: float, k: float):
 
 def _cross_channel_lrn_traceable(x, size: int, alpha: float, beta: float, k: float):
     """The same y = x * (k + alpha/size * window_sum(x^2))^-beta in out-of-place ops, which
-    torch.compile fuses (autograd derives the same gradient as Caffe's closed form)."""
-    half = (size - 1) // 2
-    squares = F.pad((x * x).unsqueeze(1), (0, 0, 0, 0, half, half)).squeeze(1)  # (N, C+2h, H, W)
-    window = sum(squares[:, d:d + x.shape[1]] for d in range(size))
-    return x * (window * (alpha / size) + k).pow(-beta)
+    torch.compile fuses (autograd derives the same gradient as Caffe's closed form). The
+    channel window is an average pool over a padded channel axis, as torch's own
+    LocalResponseNorm has it: inductor fuses its backward into a few kernels, where the
+    sum of shifted slices left a slow scatter of slice gradients (measured on an H200,
+    AlexNet bf16 batch 256: ~2 ms more per iteration)."""
+    half = (size - 1) // 2       # Caffe's local_size is odd
+    squares = F.pad((x * x).unsqueeze(1), (0, 0, 0, 0, half, half))             # (N, 1, C+2h, H, W)
+    mean = F.avg_pool3d(squares, (size, 1, 1), stride=1).squeeze(1)              # window_sum / size
+    return x * (mean * alpha + k).pow(-beta)
 
 
 def within_channel_lrn(x, size: int, alpha: float, beta: float):

@@ -123,8 +123,9 @@ def cpu_figures(iterations: int, rounds: int) -> dict:
 
 
 def gpu_figures(iterations: int) -> dict:
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    from netdef.backend.execution import set_tf32
+
+    set_tf32(False)   # torch refuses a mix of its old and new TF32 flags
     torch.backends.cudnn.benchmark = True
     out = {}
     for label, fmt, dtype in [("fp32", torch.contiguous_format, None), ("fp32_channels_last", torch.channels_last, None),

@@ -99,7 +99,7 @@ def run_steps(solver, iters: int, progress: _Progress | None = None) -> _Progres
             if display:
                 _display(solver, progress, out)
         else:
-            pending = (it, loss)
+            pending = (it, _HostCopy(loss) if loss.is_cuda else loss)
         solver.gradients_ready()
         solver.apply_update()
         progress.train_s += time.perf_counter() - began
@@ -128,6 +128,22 @@ def _settle(solver, progress: _Progress, pending: tuple | None) -> None:
     value = f32(loss.item())
     solver.check_finite(value, it)
     progress.add(solver, value, it)
+
+
+class _HostCopy:
+    """A GPU loss copied to pinned host memory as soon as it is computed: reading it
+    later waits for that copy only. (`.item()` would wait for everything queued after
+    it too, the next iteration's forward and backward included, and idle the GPU.)"""
+
+    def __init__(self, loss: torch.Tensor):
+        self.host = torch.empty((), dtype=loss.dtype, pin_memory=True)
+        self.host.copy_(loss, non_blocking=True)
+        self.done = torch.cuda.Event()
+        self.done.record()
+
+    def item(self) -> float:
+        self.done.synchronize()
+        return self.host.item()
 
 
 def _accumulate(solver, display: bool):

@@ -11,8 +11,9 @@ import math
 
 import numpy as np
 import pytest
-
 from reference import require_reference
+
+from netdef.backend.execution import set_tf32
 
 torch = pytest.importorskip("torch")
 
@@ -65,8 +66,7 @@ def model_run(request):
 def test_every_blob_matches_caffe(model_run, device):
     name, module, x, recipe, expected = model_run
     if device == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+        set_tf32(False)   # netdef's helper: torch refuses a mix of its old and new TF32 flags
     module = module.to(device)
     with torch.no_grad():
         out = module(data=x.to(device))

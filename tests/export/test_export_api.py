@@ -12,6 +12,8 @@ import pytest
 from exporting import max_error, need_onnx, run_onnx
 from reference import ROOT
 
+from netdef.backend.execution import set_tf32
+
 torch = pytest.importorskip("torch")
 
 HEAD = 'name: "small"\nlayer { name: "in" type: "Input" top: "data" input_param { shape { dim: 2 dim: 3 dim: 8 dim: 8 } } }\n'
@@ -392,8 +394,7 @@ def test_export_from_a_cuda_module(tmp_path, suffix):
 
     if suffix == ".onnx":
         need_onnx()
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
+    set_tf32(False)   # netdef's helper: torch refuses a mix of its old and new TF32 flags
     module = small().to("cuda")
     result = netdef.export(module, tmp_path / f"net{suffix}")
     assert result.max_error is not None and result.max_error <= 1e-4

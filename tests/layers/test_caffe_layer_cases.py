@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from reference import layer_cases, load_case
+
+from netdef.backend.execution import set_tf32
 
 torch = pytest.importorskip("torch")
 
@@ -51,8 +52,7 @@ DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
 def no_tf32():
     """Caffe computes in plain float32; TF32 would cost ~1e-3 relative (reference README)."""
     if torch.cuda.is_available():
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+        set_tf32(False)   # netdef's helper: torch refuses a mix of its old and new TF32 flags
 
 
 @pytest.mark.parametrize("device", DEVICES)

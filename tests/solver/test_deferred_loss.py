@@ -52,3 +52,22 @@ def test_deferred_nan_names_its_iteration_and_skips_the_snapshot(tmp_path, monke
     with pytest.raises(SolverError, match="iteration 1: the loss is nan; training stopped"):
         run(Deferring)
     assert not (tmp_path / "snap_iter_2.caffemodel").exists()   # weights a NaN reached are not written
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_defers_by_default_and_logs_the_same_losses(tmp_path, monkeypatch):
+    """On the GPU the loop copies each loss to pinned memory and reads it an iteration
+    later; the logged losses equal those of reading every loss at once."""
+    class Eager(Solver):
+        def defers_loss(self) -> bool:
+            return False
+
+    monkeypatch.chdir(tmp_path)
+    write_solver(tmp_path, dummy_net(), display=4, average_loss=3, max_iter=13, solver_mode="GPU",
+                 snapshot_after_train="false")
+    deferred, deferred_log = run(Solver)
+    assert deferred.defers_loss()
+    _, eager_log = run(Eager)
+    loss_lines = [[m for m in log.lines if ", loss = " in m] for log in (deferred_log, eager_log)]
+    assert [m.split(", loss = ")[1] for m in loss_lines[0]] == [m.split(", loss = ")[1] for m in loss_lines[1]]
+    assert len(loss_lines[0]) == 4    # iterations 0, 4, 8, 12

@@ -7,6 +7,8 @@ import pytest
 import torch
 from solverhelp import RecordingLog, check_final_weights, copy_case, solver_cases
 
+from netdef.backend.execution import set_tf32
+
 
 def run_case(name, tmp_path, monkeypatch, **kwargs):
     monkeypatch.chdir(tmp_path)
@@ -86,8 +88,7 @@ def test_clipping_happens_where_caffe_clipped(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", ["sgd_momentum_step", "adam"])
 def test_trajectory_on_cuda(name, tmp_path, monkeypatch):
     """The same trajectories on a GPU (TF32 off: with it, 1e-3 differences say nothing)."""
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    set_tf32(False)   # netdef's helper: torch refuses a mix of its old and new TF32 flags
     folder, traj, solver, _ = run_case(name, tmp_path, monkeypatch, device="cuda")
     train = solver.record
     for it in traj["iterations"]:

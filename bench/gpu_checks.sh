@@ -7,9 +7,10 @@
 #   3. the CUDA variants of the parity tests (pytest -k cuda), incl. `netdef train --gpu all`
 #   4. 2 CPU processes with gloo (torchrun): == iter_size 2; a killed process stops the run
 #      (SKIP_GLOO=1 leaves it out: CI runs it on the CPU anyway)
-# Every part is time-boxed; the whole script stays under 7 minutes. Everything it writes
-# goes under $OUT (default ./gpu_checks_out): summary.txt first. Worst case (every box
-# used up) 410 s; typically 3-5 minutes.
+# Every part is time-boxed. Everything it writes goes under $OUT (default ./gpu_checks_out):
+# summary.txt first, profile/profile.txt (kernel tables and host cProfile per trainer).
+# Worst case (every box used up) 540 s; on one H200 with SKIP_GLOO=1 it took 165 s
+# (2026-11-29).
 #
 #   bash bench/gpu_checks.sh          # on the GPU machine
 #   bash bench/gpu_checks.sh --cpu    # self-check of the script on a CPU-only machine

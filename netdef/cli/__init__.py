@@ -48,9 +48,9 @@ def quiet_thread_pool() -> None:
     Must run before torch loads libgomp. On a shared machine workers spinning
     for libgomp's default 300,000 rounds take the cores other processes need (and
     each other's). Sleeping at once (OMP_WAIT_POLICY=PASSIVE) costs every small
-    op a wake-up: AlexNet's SGD step on this 2-core VM took 497 ms against 451 ms
-    spinning. 1,000 rounds gave both: 452 ms idle, and 1.9x slower beside one busy
-    process (passive 1.8x, spinning 2.6x). An explicit OMP_WAIT_POLICY or
+    op a wake-up. bench/results/train.json (AlexNet's SGD step, 2-core VM): 1,000
+    rounds 416 ms idle and 1.91x slower beside one busy process; passive 450 ms and
+    1.66x; libgomp's default 416 ms and 2.71x. An explicit OMP_WAIT_POLICY or
     GOMP_SPINCOUNT from the user wins."""
     if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
         os.environ["GOMP_SPINCOUNT"] = "1000"

@@ -15,6 +15,7 @@ import contextlib
 import torch
 
 from netdef.errors import BackendError, NetdefError
+from netdef.layers.deferred import in_layer
 from netdef.layers.spec import fmt_shape
 
 
@@ -37,7 +38,8 @@ def layer_error(err: Exception, layer, direction: str, shapes: list[tuple]) -> N
 def running(layer, direction: str, bottoms):
     """Re-raise any error of the block as a NetdefError naming `layer`."""
     try:
-        yield
+        with in_layer(layer):       # for checks whose verdict is read later (netdef.layers.deferred)
+            yield
     except NetdefError as err:  # already a user-facing message: add the layer if missing
         layer_error(err, layer, direction, [])
         raise

@@ -14,6 +14,7 @@ import torch
 from torch import autograd
 
 from netdef.errors import BackendError, NetdefError
+from netdef.layers import deferred
 from netdef.layers.base_torch import CaffeLayer
 from netdef.layers.loss import Norm, find_source, normalization, read_infogain
 from netdef.layers.spec import canonical_axis
@@ -47,22 +48,34 @@ def _labels(label: torch.Tensor, outer: int, inner: int, ignore: int | None, cla
     ones replaced by 0 so they can index safely, and the mask of the others."""
     lab = label.reshape(outer, inner).long()
     valid = lab != ignore if ignore is not None else torch.ones_like(lab, dtype=torch.bool)
-    check_label_range(label.reshape(outer, inner), lab, valid, classes, ignore)
+    lab = check_label_range(label.reshape(outer, inner), lab, valid, classes, ignore)
     return torch.where(valid, lab, 0), valid
 
 
-def check_label_range(label, lab, valid, classes: int, ignore: int | None = None) -> None:
+def check_label_range(label, lab, valid, classes: int, ignore: int | None = None) -> torch.Tensor:
     """Caffe only DCHECKs labels (release builds read past the blob): name the first bad one.
-    One device sync per loss layer; an out-of-range index on CUDA would kill the context.
-    Skipped inside torch.compile: a data-dependent check would split the graph."""
+    Returns the indices to use. An out-of-range index on CUDA would kill the context, so
+    the check reads one value from the device; inside netdef.layers.deferred.deferring
+    (GPU training) it records a flag instead, read with the loss an iteration later, and
+    the indices come back with the bad labels replaced by 0. Skipped inside torch.compile:
+    a data-dependent check would split the graph."""
     if torch.compiler.is_compiling():
-        return
+        return lab
     bad = valid & ((lab < 0) | (lab >= classes))
+    checks = deferred.active()
+    if checks is not None:
+        checks.add(bad.any(), lambda: _label_error(label, bad, classes, ignore))
+        return torch.where(bad, 0, lab)
     if bool(bad.any()):
-        value = float(label[bad].flatten()[0])
-        also = f", or ignore_label {ignore}" if ignore is not None else ""
-        raise BackendError(f"label {value:g} is out of range for {classes} classes "
-                           f"(valid: 0..{classes - 1}{also})")
+        raise _label_error(label, bad, classes, ignore)
+    return lab
+
+
+def _label_error(label, bad, classes: int, ignore: int | None) -> BackendError:
+    value = float(label[bad].flatten()[0])
+    also = f", or ignore_label {ignore}" if ignore is not None else ""
+    return BackendError(f"label {value:g} is out of range for {classes} classes "
+                        f"(valid: 0..{classes - 1}{also})")
 
 
 class _SoftmaxLoss(autograd.Function):
@@ -151,7 +164,7 @@ class HingeLoss(CaffeLayer):
         x2 = x.reshape(num, prod(x.shape[1:]))                      # (num, classes)
         labels = label.reshape(-1)[:num]
         index = labels.long()
-        check_label_range(labels, index, torch.ones_like(index, dtype=torch.bool), x2.shape[1])
+        index = check_label_range(labels, index, torch.ones_like(index, dtype=torch.bool), x2.shape[1])
         index = index.unsqueeze(1)
         # +1 margin on every class, the labelled one counted with its sign flipped.
         sign = torch.ones_like(x2).scatter(1, index, -1.0)
@@ -207,8 +220,8 @@ class _MultinomialLogistic(autograd.Function):
     def forward(ctx, x, label):
         num = x.shape[0]
         index = label.reshape(num, 1).long()
-        check_label_range(label.reshape(num, 1), index, torch.ones_like(index, dtype=torch.bool),
-                          prod(x.shape[1:]))
+        index = check_label_range(label.reshape(num, 1), index, torch.ones_like(index, dtype=torch.bool),
+                                  prod(x.shape[1:]))
         p = x.reshape(num, prod(x.shape[1:])).gather(1, index).squeeze(1).clamp(min=_floor(LOG_THRESHOLD, x.dtype))
         ctx.save_for_backward(index, p)
         ctx.shape = x.shape

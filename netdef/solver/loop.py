@@ -6,6 +6,7 @@ import time
 import numpy as np
 import torch
 
+from netdef.layers.deferred import DeferredChecks, deferring
 from netdef.solver import nets as netlib
 from netdef.solver import resume
 from netdef.solver.debug import DebugInfo
@@ -92,14 +93,16 @@ def run_steps(solver, iters: int, progress: _Progress | None = None) -> _Progres
         display = bool(p.display and solver.iter % p.display == 0)
         began = time.perf_counter()
         it = solver.iter
-        loss, out = _accumulate(solver, display)
+        checks = DeferredChecks() if solver.defers_loss() and not display else None
+        with deferring(checks):
+            loss, out = _accumulate(solver, display)
         pending = _settle(solver, progress, pending)    # the previous iteration's, now this one is queued
-        if display or not solver.defers_loss():
-            _settle(solver, progress, (it, loss))
+        if checks is None:
+            _settle(solver, progress, (it, loss, None))
             if display:
                 _display(solver, progress, out)
         else:
-            pending = (it, _HostCopy(loss) if loss.is_cuda else loss)
+            pending = (it, _HostCopy(loss, checks.flag()) if loss.is_cuda else loss, checks)
         solver.gradients_ready()
         solver.apply_update()
         progress.train_s += time.perf_counter() - began
@@ -116,34 +119,44 @@ def run_steps(solver, iters: int, progress: _Progress | None = None) -> _Progres
 
 
 def _settle(solver, progress: _Progress, pending: tuple | None) -> None:
-    """Read an iteration's loss: check it is finite, add it to the smoothed loss.
+    """Read an iteration's loss (and its deferred checks): check it is finite, add it
+    to the smoothed loss.
 
     On a GPU (Solver.defers_loss) the loop reads iteration i's loss only after it has
     launched iteration i + 1's forward and backward, so the device never waits for
-    the host; a NaN then stops the run one iteration later, still naming iteration i
-    and before any test or snapshot. Returns what is pending afterwards: nothing."""
+    the host; a bad label or a NaN then stops the run one iteration later, still
+    naming iteration i's error and before any test or snapshot. Returns what is
+    pending afterwards: nothing."""
     if pending is None:
         return
-    it, loss = pending
+    it, loss, checks = pending
+    if checks is not None and (loss.failed() if isinstance(loss, _HostCopy) else checks.flag() is not None):
+        checks.raise_failed()
     value = f32(loss.item())
     solver.check_finite(value, it)
     progress.add(solver, value, it)
 
 
 class _HostCopy:
-    """A GPU loss copied to pinned host memory as soon as it is computed: reading it
-    later waits for that copy only. (`.item()` would wait for everything queued after
-    it too, the next iteration's forward and backward included, and idle the GPU.)"""
+    """A GPU loss (and the flag of the iteration's deferred checks) copied to pinned
+    host memory as soon as it is computed: reading it later waits for that copy only.
+    (`.item()` would wait for everything queued after it too, the next iteration's
+    forward and backward included, and idle the GPU.)"""
 
-    def __init__(self, loss: torch.Tensor):
-        self.host = torch.empty((), dtype=loss.dtype, pin_memory=True)
-        self.host.copy_(loss, non_blocking=True)
+    def __init__(self, loss: torch.Tensor, flag: torch.Tensor | None = None):
+        values = loss.reshape(1) if flag is None else torch.stack([loss, flag.to(loss.dtype)])
+        self.host = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
+        self.host.copy_(values, non_blocking=True)
         self.done = torch.cuda.Event()
         self.done.record()
 
     def item(self) -> float:
         self.done.synchronize()
-        return self.host.item()
+        return self.host[0].item()
+
+    def failed(self) -> bool:
+        self.done.synchronize()
+        return self.host.numel() > 1 and bool(self.host[1] != 0)
 
 
 def _accumulate(solver, display: bool):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from solverhelp import RecordingLog, copy_case, dummy_net, write_solver
 
-from netdef.errors import SolverError
+from netdef.errors import NetdefError, SolverError
 from netdef.solver import Solver
 
 
@@ -54,6 +54,23 @@ def test_deferred_nan_names_its_iteration_and_skips_the_snapshot(tmp_path, monke
     assert not (tmp_path / "snap_iter_2.caffemodel").exists()   # weights a NaN reached are not written
 
 
+@pytest.mark.parametrize("solver_class", [Solver, Deferring], ids=["at once", "deferred"])
+def test_bad_label_stops_with_the_same_message(solver_class, tmp_path, monkeypatch):
+    """Label 12 for 10 classes: read at once, the loss layer raises in the forward;
+    deferred, the layer goes on with safe indices and the loop raises the same error
+    (naming layer and label) when it reads the iteration, before the next snapshot."""
+    monkeypatch.chdir(tmp_path)
+    write_solver(tmp_path, dummy_net().replace("value: 3", "value: 12"), display=0, snapshot=1,
+                 snapshot_after_train="false")
+    solver = solver_class("solver.prototxt", log=RecordingLog())
+    with pytest.raises(NetdefError) as info:
+        solver.solve()
+    assert solver.iter == (1 if solver_class is Deferring else 0)   # deferred: read after iteration 0's update
+    assert str(info.value).endswith('net.prototxt:10:1: layer "loss" (SoftmaxWithLoss): label 12 is out '
+                                    "of range for 10 classes (valid: 0..9)")
+    assert not (tmp_path / "snap_iter_1.caffemodel").exists()
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_defers_by_default_and_logs_the_same_losses(tmp_path, monkeypatch):
     """On the GPU the loop copies each loss to pinned memory and reads it an iteration
@@ -71,3 +88,17 @@ def test_cuda_defers_by_default_and_logs_the_same_losses(tmp_path, monkeypatch):
     loss_lines = [[m for m in log.lines if ", loss = " in m] for log in (deferred_log, eager_log)]
     assert [m.split(", loss = ")[1] for m in loss_lines[0]] == [m.split(", loss = ")[1] for m in loss_lines[1]]
     assert len(loss_lines[0]) == 4    # iterations 0, 4, 8, 12
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_bad_label_read_from_the_pinned_copy(tmp_path, monkeypatch):
+    """On the GPU the label check's flag travels with the loss: the same error, one
+    iteration later, and no CUDA assert (the loss layer used safe indices)."""
+    monkeypatch.chdir(tmp_path)
+    write_solver(tmp_path, dummy_net().replace("value: 3", "value: 12"), display=0, snapshot=1,
+                 snapshot_after_train="false", solver_mode="GPU")
+    solver = Solver("solver.prototxt", log=RecordingLog())
+    with pytest.raises(NetdefError, match=r'layer "loss" \(SoftmaxWithLoss\): label 12 is out of range'):
+        solver.solve()
+    assert solver.iter == 1
+    assert torch.isfinite(torch.ones(1, device="cuda")).all()   # the CUDA context still works

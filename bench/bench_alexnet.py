@@ -25,13 +25,13 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from common import ROOT, write_result  # noqa: E402
+from common import ROOT, write_result
 
-import netdef  # noqa: E402
-from netdef.backend.cpu import reuse_freed_memory  # noqa: E402
-from netdef.layers.inner_product_torch import InnerProduct  # noqa: E402
-from netdef.layers.norm_torch import cross_channel_lrn  # noqa: E402
-from netdef.layers.pool_torch import _max_pool2d  # noqa: E402
+import netdef
+from netdef.backend.cpu import reuse_freed_memory
+from netdef.layers.inner_product_torch import InnerProduct
+from netdef.layers.norm_torch import cross_channel_lrn
+from netdef.layers.pool_torch import _max_pool2d
 
 DEPLOY = ROOT.parent / "shared" / "caffe-reference" / "nets" / "models" / "bvlc_alexnet" / "deploy.prototxt"
 CAFFE_MS = (420, 445)

@@ -18,10 +18,10 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from common import write_result  # noqa: E402
-from resize_formula import resize as numpy_resize  # noqa: E402
+from common import write_result
+from resize_formula import resize as numpy_resize
 
-from netdef.data import image  # noqa: E402
+from netdef.data import image
 
 
 def pillow_bgr(data: bytes) -> np.ndarray:

@@ -30,9 +30,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from netdef.layers.norm_torch import cross_channel_lrn  # noqa: E402
-from netdef.layers.pool import MAX, pool_geometry  # noqa: E402
-from netdef.layers.pool_torch import max_pool  # noqa: E402
+from netdef.layers.norm_torch import cross_channel_lrn
+from netdef.layers.pool import MAX, pool_geometry
+from netdef.layers.pool_torch import max_pool
 
 LRN_ARGS = (5, 1e-4, 0.75, 1.0)        # AlexNet's norm1/norm2: local_size, alpha, beta, k
 LRN_SHAPES = {"norm1": (10, 96, 55, 55), "norm2": (10, 256, 27, 27)}

@@ -8,10 +8,10 @@ import sys
 import tempfile
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from common import ROOT, time_process, write_result  # noqa: E402
+from common import ROOT, time_process, write_result
 
 sys.path.insert(0, str(ROOT / "tools"))
-from make_resnet import resnet  # noqa: E402
+from make_resnet import resnet
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from netdef.errors import BackendError
+from netdef.layers import deferred
 from netdef.layers.base_torch import CaffeLayer
 from netdef.layers.spec import canonical_axis
 
@@ -74,12 +75,21 @@ class Embed(CaffeLayer):
     def forward(self, x):  # (...) float indices -> (..., num_output)
         idx = x.long()  # Caffe's static_cast<int>: truncation toward zero
         # Caffe only DCHECKs the range (release builds read past the table); say which index is bad.
+        # In GPU training the verdict is read with the loss (netdef.layers.deferred), meanwhile
+        # the bad indices read row 0.
         valid = (idx >= 0) & (idx < self.input_dim)
-        if not bool(valid.all()):
-            bad = x[~valid].flatten()[0].item()
-            raise BackendError(
-                f"index {bad:g} is out of range for input_dim {self.input_dim} "
-                f"(valid: 0..{self.input_dim - 1})").in_layer(self.caffe_name, self.caffe_type, self.where)
+        checks = deferred.active()
+        if checks is not None:
+            checks.add(~valid.all(), lambda: self._range_error(x, valid))
+            idx = torch.where(valid, idx, 0)
+        elif not bool(valid.all()):
+            raise self._range_error(x, valid)
         top = F.embedding(idx, self.weight)  # (..., num_output)
         bias = getattr(self, "bias", None)
         return top if bias is None else top + bias
+
+    def _range_error(self, x, valid) -> BackendError:
+        bad = x[~valid].flatten()[0].item()
+        return BackendError(f"index {bad:g} is out of range for input_dim {self.input_dim} "
+                            f"(valid: 0..{self.input_dim - 1})").in_layer(self.caffe_name, self.caffe_type,
+                                                                         self.where)

@@ -6,12 +6,11 @@ import re
 from math import prod
 
 import pytest
-
-import netdef
 from layer_rows import LayerRow, check_layer_row, layer_rows, layer_shapes
 from netbuild import inputs_then
-from netdef.errors import ShapeError
 
+import netdef
+from netdef.errors import ShapeError
 
 net_text = inputs_then
 
@@ -153,6 +152,21 @@ def test_embed_index_out_of_range_is_a_clear_error(bad):
     msg = str(info.value)
     assert f"index {bad:g} is out of range for input_dim 5 (valid: 0..4)" in msg
     assert 'layer "emb" (Embed)' in msg and re.match(r"<string>:\d+", msg)
+
+
+def test_embed_index_check_deferred_in_training():
+    """Inside deferring() (GPU training) the bad index reads row 0 and the same located
+    error comes from the recorded check."""
+    from netdef.layers.deferred import DeferredChecks, deferring
+
+    torch, net = compile_layer({"x": (2,)}, embed("input_dim: 5 num_output: 4"))
+    w, b = net.params()["emb"]
+    with deferring(DeferredChecks()) as checks:
+        y = net(x=torch.tensor([1.0, 7.0]))["y"]
+    torch.testing.assert_close(y[1], w[0] + b)
+    assert checks.flag().item() == 1.0
+    with pytest.raises(netdef.NetdefError, match=r'layer "emb" \(Embed\).*index 7 is out of range for input_dim 5'):
+        checks.raise_failed()
 
 
 def test_inner_product_float64_and_cuda_if_present():

@@ -260,7 +260,7 @@ def main() -> int:
     try:
         figures["data_pipeline"] = data_pipeline(args, device, time.monotonic() + args.budget_s)
         print(f"  {json.dumps(figures['data_pipeline'])}", flush=True)
-    except Exception as err:  # recorded in the JSON
+    except Exception as err:  # noqa: BLE001  (recorded in the JSON)
         figures["data_pipeline"] = {"error": f"{type(err).__name__}: {err}"[:500]}
         traceback.print_exc()
     save(figures)
@@ -277,7 +277,7 @@ def run_one(name, figures, args, device) -> None:
     try:
         figures["variants"][name] = run_variant(name, VARIANTS[name], args, device, time.monotonic() + budget)
         print(f"  {json.dumps(figures['variants'][name])}", flush=True)
-    except Exception as err:  # one variant failing must not lose the others' figures
+    except Exception as err:  # noqa: BLE001  one variant failing must not lose the others' figures
         figures["variants"][name] = {"error": f"{type(err).__name__}: {err}"[:500]}
         traceback.print_exc()
     gc.collect()  # the variant's models, before the next one allocates

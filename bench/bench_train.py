@@ -74,7 +74,7 @@ def run_netdef(iterations: int, shape) -> dict:
                 'momentum: 0.9\nweight_decay: 0.0005\nmax_iter: 1000000\ndisplay: 1\n'
                 f'snapshot_prefix: "{folder}/snap"\nsnapshot_after_train: false\nrandom_seed: 1\n')
     parts = dict.fromkeys(["data", "forward", "backward", "update"], 0.0)
-    sink = open(os.devnull, "w")  # the log lines are formatted and written, then dropped
+    sink = open(os.devnull, "w")  # noqa: SIM115  the log lines are formatted and written, then dropped
 
     class Timed(Solver):
         def forward_backward(self):

@@ -50,7 +50,7 @@ def make_solver(folder: str, channels_last: bool = False):
                 'snapshot_after_train: false\nrandom_seed: 1\n')
     solver = ParallelSolver(os.path.join(folder, "solver.prototxt"), device="cpu",
                             execution=Execution(channels_last=channels_last),
-                            log=TrainLog(open(os.devnull, "w")))
+                            log=TrainLog(open(os.devnull, "w")))  # noqa: SIM115  log lines dropped
     if channels_last:  # DummyData makes NCHW blobs inside the net: hand conv1 an NHWC one
         solver.net.layer_module("data").register_forward_hook(
             lambda mod, args, out: tuple(t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t

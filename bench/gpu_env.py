@@ -16,7 +16,7 @@ for mod in ("triton", "google.protobuf", "numpy", "lmdb", "h5py", "pytest", "PIL
     try:
         m = importlib.import_module(mod)
         print(f"{mod}: {getattr(m, '__version__', 'ok')}  ({getattr(m, '__file__', '')})")
-    except Exception as err:  # a report, whatever the failure
+    except Exception as err:  # noqa: BLE001  a report, whatever the failure
         print(f"{mod}: MISSING ({type(err).__name__}: {err})")
 import netdef
 

@@ -44,8 +44,17 @@ class DeferredChecks:
                 raise err.in_layer(layer.name, layer.type, layer.where) if layer is not None else err
 
 
-def active() -> DeferredChecks | None:
-    return _ACTIVE.get()
+def check(failed, error: Callable) -> bool:
+    """Raise error() now when `failed` (a 0-d bool tensor) is true; inside deferring(),
+    record it instead. Returns whether it was recorded: the caller then carries on
+    with safe values (the verdict is not known yet)."""
+    checks = _ACTIVE.get()
+    if checks is not None:
+        checks.add(failed, error)
+        return True
+    if bool(failed):
+        raise error()
+    return False
 
 
 @contextlib.contextmanager

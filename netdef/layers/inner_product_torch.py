@@ -78,12 +78,8 @@ class Embed(CaffeLayer):
         # In GPU training the verdict is read with the loss (netdef.layers.deferred), meanwhile
         # the bad indices read row 0.
         valid = (idx >= 0) & (idx < self.input_dim)
-        checks = deferred.active()
-        if checks is not None:
-            checks.add(~valid.all(), lambda: self._range_error(x, valid))
+        if deferred.check(~valid.all(), lambda: self._range_error(x, valid)):
             idx = torch.where(valid, idx, 0)
-        elif not bool(valid.all()):
-            raise self._range_error(x, valid)
         top = F.embedding(idx, self.weight)  # (..., num_output)
         bias = getattr(self, "bias", None)
         return top if bias is None else top + bias

@@ -62,12 +62,8 @@ def check_label_range(label, lab, valid, classes: int, ignore: int | None = None
     if torch.compiler.is_compiling():
         return lab
     bad = valid & ((lab < 0) | (lab >= classes))
-    checks = deferred.active()
-    if checks is not None:
-        checks.add(bad.any(), lambda: _label_error(label, bad, classes, ignore))
+    if deferred.check(bad.any(), lambda: _label_error(label, bad, classes, ignore)):
         return torch.where(bad, 0, lab)
-    if bool(bad.any()):
-        raise _label_error(label, bad, classes, ignore)
     return lab
 
 

@@ -130,8 +130,8 @@ def _settle(solver, progress: _Progress, pending: tuple | None) -> None:
     if pending is None:
         return
     it, loss, checks = pending
-    if checks is not None and (loss.failed() if isinstance(loss, _HostCopy) else checks.flag() is not None):
-        checks.raise_failed()
+    if checks is not None and (not isinstance(loss, _HostCopy) or loss.failed()):
+        checks.raise_failed()       # reads the flags: on the CPU at no cost, on a GPU only after one failed
     value = f32(loss.item())
     solver.check_finite(value, it)
     progress.add(solver, value, it)

@@ -60,9 +60,10 @@ class UpdateRule:
         raise NotImplementedError
 
 
-def by_value(values: list[float]) -> dict[float, list[int]]:
-    """Indices grouped by equal value: one foreach call per distinct rate."""
-    groups: dict[float, list[int]] = {}
+def by_value(values: list) -> dict:
+    """Indices grouped by equal value (a rate, or a (rate, decay) pair): one foreach
+    or fused call per distinct value."""
+    groups: dict = {}
     for i, v in enumerate(values):
         groups.setdefault(v, []).append(i)
     return groups

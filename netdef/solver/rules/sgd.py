@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from netdef.solver.rules import register
-from netdef.solver.rules.base import UpdateRule, add_scaled_, f32
+from netdef.solver.rules.base import UpdateRule, add_scaled_, by_value, f32
 
 
 @register
@@ -25,17 +25,14 @@ class SGD(UpdateRule):
     def fused_step(self, params, diffs, index, rates, decays) -> bool:
         fused = getattr(torch, "_fused_sgd_", None)
         if (fused is None or not params or params[0].device.type not in ("cpu", "cuda")
-                or self.sp.momentum == 0 or type(self) is not SGD):  # momentum 0: torch skips the buffer
+                or self.sp.momentum == 0):  # momentum 0: torch skips the buffer
             return False
         self.adopt_layout(params, index)
         history = self.sets(index)[0]
         if any(p.stride() != d.stride() or p.stride() != h.stride()
                for p, d, h in zip(params, diffs, history)):
             return False    # the kernel wants one memory layout for a blob, its diff and its history
-        groups: dict[tuple[float, float], list[int]] = {}
-        for i, key in enumerate(zip(rates, decays)):
-            groups.setdefault(key, []).append(i)
-        for (rate, decay), ix in groups.items():
+        for (rate, decay), ix in by_value(list(zip(rates, decays))).items():
             # 1 - (1 - rate) is exact in double for a float32 rate, so the kernel's
             # float factor is Caffe's local_rate itself.
             fused([params[i] for i in ix], [diffs[i] for i in ix], [history[i] for i in ix],

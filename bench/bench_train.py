@@ -32,7 +32,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import ROOT, write_result
+from common import ROOT, time_calls, write_result
 
 MODEL = ROOT / "models" / "alexnet.prototxt"
 
@@ -58,6 +58,19 @@ def dummy_alexnet(batch: int, shape) -> str:
     return text_format.MessageToString(param)
 
 
+def write_solver(folder: str, shape) -> str:
+    """net.prototxt (dummy_alexnet) and solver.prototxt (SGD momentum 0.9, weight_decay
+    5e-4, display 1) in `folder`; returns the solver file's path."""
+    with open(os.path.join(folder, "net.prototxt"), "w") as f:
+        f.write(dummy_alexnet(shape[0], shape))
+    path = os.path.join(folder, "solver.prototxt")
+    with open(path, "w") as f:
+        f.write('net: "net.prototxt"\nbase_lr: 0.01\nlr_policy: "step"\ngamma: 0.1\nstepsize: 100000\n'
+                'momentum: 0.9\nweight_decay: 0.0005\nmax_iter: 1000000\ndisplay: 1\n'
+                f'snapshot_prefix: "{folder}/snap"\nsnapshot_after_train: false\nrandom_seed: 1\n')
+    return path
+
+
 def run_netdef(iterations: int, shape) -> dict:
     import torch
 
@@ -66,13 +79,7 @@ def run_netdef(iterations: int, shape) -> dict:
     from netdef.solver.solver import Solver
 
     reuse_freed_memory()                       # what the CLI does
-    folder = tempfile.mkdtemp()
-    with open(os.path.join(folder, "net.prototxt"), "w") as f:
-        f.write(dummy_alexnet(shape[0], shape))
-    with open(os.path.join(folder, "solver.prototxt"), "w") as f:
-        f.write('net: "net.prototxt"\nbase_lr: 0.01\nlr_policy: "step"\ngamma: 0.1\nstepsize: 100000\n'
-                'momentum: 0.9\nweight_decay: 0.0005\nmax_iter: 1000000\ndisplay: 1\n'
-                f'snapshot_prefix: "{folder}/snap"\nsnapshot_after_train: false\nrandom_seed: 1\n')
+    solver_file = write_solver(tempfile.mkdtemp(), shape)
     parts = dict.fromkeys(["data", "forward", "backward", "update"], 0.0)
     sink = open(os.devnull, "w")  # noqa: SIM115  the log lines are formatted and written, then dropped
 
@@ -92,16 +99,12 @@ def run_netdef(iterations: int, shape) -> dict:
             super().apply_update()
             parts["update"] += time.perf_counter() - t0
 
-    solver = Timed(os.path.join(folder, "solver.prototxt"), log=TrainLog(sink))
+    solver = Timed(solver_file, log=TrainLog(sink))
     _time_data_layers(solver.net, parts)
     solver.step(2)                                                   # warm-up
     for k in parts:
         parts[k] = 0.0
-    times = []
-    for _ in range(iterations):
-        t0 = time.perf_counter()
-        solver.step(1)
-        times.append(time.perf_counter() - t0)
+    times = time_calls(lambda: solver.step(1), iterations, warmup=0)
     parts["forward"] -= parts["data"]
     per_iter = {k: v / iterations * 1e3 for k, v in parts.items()}
     per_iter["other"] = statistics.mean(times) * 1e3 - sum(per_iter.values())
@@ -137,13 +140,7 @@ def run_hand(iterations: int, shape) -> dict:
         F.cross_entropy(net.logits(x), y).backward()
         opt.step()
 
-    for _ in range(2):
-        step()
-    times = []
-    for _ in range(iterations):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
+    times = time_calls(step, iterations)
     return {"ms": [t * 1e3 for t in times], "threads": torch.get_num_threads()}
 
 

@@ -8,8 +8,8 @@ weight_decay 5e-4), GOMP_SPINCOUNT=1000 as `netdef train` sets. Measures:
   by_layer_type  torch.profiler over 3 steps: each layer type's forward (a
                record_function around it) and backward (its autograd nodes), and
                the update, in ms per step (the profiler adds a few percent)
-  update       Caffe's SGD update on AlexNet's 16 blobs: four foreach passes
-               against torch's fused SGD kernel (what netdef runs)
+  update       netdef's SGD update on AlexNet's 16 blobs through torch's fused SGD
+               kernel (what netdef runs) and through its general four-pass path
   layout       the whole step with NCHW blobs against --channels-last
 Figures go to bench/results/train_parts.json.
 """
@@ -26,8 +26,8 @@ os.environ.setdefault("GOMP_SPINCOUNT", "1000")   # before torch loads: what the
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch
-from bench_train import dummy_alexnet
-from common import write_result
+from bench_train import write_solver
+from common import time_calls, write_result
 
 # autograd node -> the layer type whose backward it is (netdef's own Functions and torch's)
 BACKWARD = {"ConvolutionBackward0": "Convolution", "_OneDNNLinearBackward": "InnerProduct",
@@ -42,13 +42,7 @@ def make_solver(folder: str, channels_last: bool = False):
     from netdef.parallel.solver import ParallelSolver
     from netdef.solver.log import TrainLog
 
-    with open(os.path.join(folder, "net.prototxt"), "w") as f:
-        f.write(dummy_alexnet(16, (16, 3, 227, 227)))
-    with open(os.path.join(folder, "solver.prototxt"), "w") as f:
-        f.write('net: "net.prototxt"\nbase_lr: 0.01\nlr_policy: "fixed"\nmomentum: 0.9\nweight_decay: 0.0005\n'
-                f'max_iter: 1000000\ndisplay: 1\nsnapshot_prefix: "{folder}/snap"\n'
-                'snapshot_after_train: false\nrandom_seed: 1\n')
-    solver = ParallelSolver(os.path.join(folder, "solver.prototxt"), device="cpu",
+    solver = ParallelSolver(write_solver(folder, (16, 3, 227, 227)), device="cpu",
                             execution=Execution(channels_last=channels_last),
                             log=TrainLog(open(os.devnull, "w")))  # noqa: SIM115  log lines dropped
     if channels_last:  # DummyData makes NCHW blobs inside the net: hand conv1 an NHWC one
@@ -59,13 +53,7 @@ def make_solver(folder: str, channels_last: bool = False):
 
 
 def step_ms(solver, iterations: int) -> float:
-    solver.step(2)
-    times = []
-    for _ in range(iterations):
-        t0 = time.perf_counter()
-        solver.step(1)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    return statistics.median(time_calls(lambda: solver.step(1), iterations)) * 1e3
 
 
 def by_layer_type(solver, steps: int = 3) -> dict:
@@ -106,44 +94,23 @@ def by_layer_type(solver, steps: int = 3) -> dict:
 
 
 def update_variants(solver, iterations: int) -> dict:
-    """Caffe's SGD update over the solver's blobs, as four foreach passes and as one fused kernel."""
-    params = [b.tensor.detach() for b in solver.blobs]
-    grads = [torch.randn_like(p) for p in params]
-    history = [torch.zeros_like(p) for p in params]
-    rates = [0.01 * b.lr_mult for b in solver.blobs]
-    decays = [5e-4 * b.decay_mult for b in solver.blobs]
-    keep = [p.clone() for p in params]
-
-    groups = {key: [i for i, k in enumerate(zip(rates, decays)) if k == key] for key in set(zip(rates, decays))}
-
-    def foreach():  # netdef's update before the fused kernel: decay, momentum, rate, data -= step
-        for (rate, decay), ix in groups.items():
-            if decay:
-                torch._foreach_add_([grads[i] for i in ix], [params[i] for i in ix], alpha=decay)
-        torch._foreach_mul_(history, 0.9)
-        for (rate, _), ix in groups.items():
-            torch._foreach_add_([history[i] for i in ix], [grads[i] for i in ix], alpha=rate)
-        torch._foreach_sub_(params, history)
-
-    def fused():
-        for (rate, decay), ix in groups.items():
-            torch._fused_sgd_([params[i] for i in ix], [grads[i] for i in ix], [history[i] for i in ix],
-                              weight_decay=decay, momentum=0.9, lr=1.0, dampening=1.0 - rate,
-                              nesterov=False, maximize=False, is_first_step=False)
-
+    """netdef's SGD update (ParamUpdate.apply) over the solver's blobs with random
+    gradients: through the fused kernel, and with it turned off (the four foreach
+    passes of the general path). The weights and history are put back afterwards."""
+    update = solver.update
+    keep = [b.tensor.detach().clone() for b in solver.blobs] + [h.clone() for h in solver.rule.history]
+    for b in solver.blobs:
+        b.tensor.grad = torch.randn_like(b.tensor)
     out = {}
+    for name, fused in (("foreach_4_passes", False), ("fused_sgd", True)):
+        if not fused:
+            update.fused = lambda *args: False          # the general path, as before the fused kernel
+        out[name] = round(statistics.median(time_calls(lambda: update.apply(0.01, 0), iterations, 1)) * 1e3, 1)
+        update.__dict__.pop("fused", None)
     with torch.no_grad():
-        for name, fn in (("foreach_4_passes", foreach), ("fused_sgd", fused)):
-            fn()
-            times = []
-            for _ in range(iterations):
-                t0 = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - t0)
-            out[name] = round(statistics.median(times) * 1e3, 1)
-        for p, k in zip(params, keep):
-            p.copy_(k)
-    out["parameters"] = sum(p.numel() for p in params)
+        for t, k in zip([b.tensor for b in solver.blobs] + solver.rule.history, keep):
+            t.copy_(k)
+    out["parameters"] = sum(b.tensor.numel() for b in solver.blobs)
     return out
 
 

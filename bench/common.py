@@ -27,6 +27,18 @@ def time_process(argv, runs: int = 7, env=None) -> dict:
     return {"median_s": statistics.median(times), "min_s": min(times), "runs_s": times}
 
 
+def time_calls(fn, iterations: int, warmup: int = 2) -> list[float]:
+    """Seconds of each of `iterations` calls of fn(), after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iterations):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def machine() -> dict:
     info = {"python": platform.python_version(), "cpus": os.cpu_count(), "machine": platform.machine()}
     try:

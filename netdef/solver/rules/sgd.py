@@ -7,7 +7,7 @@ The whole update (diff += decay*w; v = momentum*v + rate*diff; w -= v) runs in
 torch's fused SGD kernel, one pass over each blob instead of four: with lr 1 and
 dampening 1 - rate, torch's buf = momentum*buf + (1 - dampening)*(g + decay*w)
 and w -= lr*buf are Caffe's formulas. On AlexNet's 61M parameters on the 2-core
-CPU: 25.0 ms against 57.2 ms for four foreach passes (bench/results/train_parts.json).
+CPU: 15.6 ms against 35.9 ms for the four foreach passes (bench/results/train_parts.json).
 Momentum 0 and the other rules take the general path."""
 from __future__ import annotations
 
